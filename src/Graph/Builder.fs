@@ -1,0 +1,122 @@
+/// Building graphs in code, from F# or C#: every public signature here takes and returns plain .NET
+/// types (no F# lists, options or tuples), so a C# user never meets an F# type.
+namespace Adjoint
+
+open System.Collections.Generic
+open System.Runtime.InteropServices
+
+/// A node already added to a builder: its id and the shape of its value.
+[<Struct>]
+type NodeRef =
+    { Id: string
+      Shape: Shape }
+
+    override r.ToString() = $"{r.Id} ({r.Shape})"
+
+/// Adds nodes one at a time, checking each op's arity and shape rule as it is added (so the error
+/// points at the line that made it), then builds the validated graph.
+///
+/// Ids are optional: an unnamed node gets its op name and a counter ("matmul3").
+[<Sealed>]
+type GraphBuilder() =
+    let nodes = ResizeArray<Node>()
+    let shapes = Dictionary<string, Shape>()
+
+    let add (id: string) (op: Op) (ancestors: NodeRef[]) (value: Tensor option) =
+        let id = if isNull id then $"{op.Name}{nodes.Count}" else id
+        if shapes.ContainsKey id then raise (GraphException(DuplicateId id))
+        if ancestors.Length <> op.Arity then
+            raise (GraphException(WrongArity(id, op.Name, op.Arity, ancestors.Length)))
+        let ancestorIds =
+            ancestors
+            |> Array.map (fun a ->
+                if isNull a.Id || not (shapes.ContainsKey a.Id) then
+                    raise (GraphException(UnknownAncestor(id, a.Id)))
+                a.Id)
+        let shape =
+            match op.Shape(ancestors |> Array.map (fun a -> shapes[a.Id])) with
+            | Ok s -> s
+            | Error detail -> raise (GraphException(ShapeMismatch(id, op.Name, detail)))
+        match value with
+        | Some v when v.Shape <> shape -> raise (GraphException(ValueShape(id, shape, v.Shape)))
+        | _ -> ()
+        shapes[id] <- shape
+        nodes.Add { Id = id; Op = op; Ancestors = ancestorIds; Value = value }
+        { Id = id; Shape = shape }
+
+    let apply id (op: Op) args = add id op args None
+
+    /// The number of nodes added so far.
+    member _.Count = nodes.Count
+
+    /// An input of the given shape, bound per evaluation.
+    member _.Input(id: string, rows: int, cols: int) = add id (Ops.Leaf.input (Shape.Of(rows, cols))) [||] None
+
+    /// An input with a default value, used when an evaluation does not bind it.
+    member _.Input(id: string, defaultValue: Tensor) = add id (Ops.Leaf.input defaultValue.Shape) [||] (Some defaultValue)
+
+    /// A trainable parameter with its initial value.
+    member _.Parameter(id: string, value: Tensor) = add id (Ops.Leaf.parameter value.Shape) [||] (Some value)
+
+    /// A constant tensor.
+    member _.Constant(id: string, value: Tensor) = add id (Ops.Leaf.constant value.Shape) [||] (Some value)
+
+    /// A constant scalar.
+    member b.Constant(value: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Constant(id, Tensor.Scalar value)
+
+    /// Any catalogue op by name, with its attributes (null when it has none).
+    member _.Apply(op: string, args: NodeRef[], [<Optional; DefaultParameterValue(null: IReadOnlyDictionary<string, double>)>] attributes: IReadOnlyDictionary<string, double>, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        let attributes = if isNull attributes then Dictionary() :> IReadOnlyDictionary<_, _> else attributes
+        match Catalogue.compute op attributes with
+        | Ok o -> apply id o args
+        | Error message -> raise (GraphException(UnknownOp((if isNull id then $"{op}{nodes.Count}" else id), message)))
+
+    /// a + b.
+    member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.add [| a; b |]
+    /// a − b.
+    member _.Sub(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sub [| a; b |]
+    /// a ⊙ b (element-wise).
+    member _.Mul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.mul [| a; b |]
+    /// a ⊘ b (element-wise).
+    member _.Div(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.div [| a; b |]
+    /// −x.
+    member _.Neg(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.neg [| x |]
+    /// c·x.
+    member _.Scale(x: NodeRef, factor: double, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id (Ops.Elementwise.scale factor) [| x |]
+    /// x ⊙ x.
+    member _.Square(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.square [| x |]
+    /// σ(x) element-wise.
+    member _.Sigmoid(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sigmoid [| x |]
+    /// tanh x element-wise.
+    member _.Tanh(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.tanh [| x |]
+    /// max(x, 0) element-wise.
+    member _.Relu(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.relu [| x |]
+    /// eˣ element-wise.
+    member _.Exp(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.exp [| x |]
+    /// ln x element-wise.
+    member _.Log(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.log [| x |]
+    /// sin x element-wise.
+    member _.Sin(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sin [| x |]
+    /// cos x element-wise.
+    member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.cos [| x |]
+    /// A B.
+    member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.matmul [| a; b |]
+    /// Xᵀ.
+    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.transpose [| x |]
+    /// X + 1 bᵀ: the row b added to every row of X (a bias).
+    member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.addRow [| x; row |]
+    /// A⁻¹ B.
+    member _.Solve(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.solve [| a; b |]
+    /// Σ of all elements.
+    member _.Sum(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sum [| x |]
+    /// Mean of all elements.
+    member _.Mean(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.mean [| x |]
+    /// ‖x‖².
+    member _.SquaredNorm(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sqnorm [| x |]
+    /// Mean over rows of the cross-entropy between softmax(logits) and the target distributions.
+    member _.SoftmaxCrossEntropy(logits: NodeRef, targets: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        apply id Ops.Loss.softmaxCrossEntropy [| logits; targets |]
+
+    /// The validated graph with `output` as z_n.
+    member _.Build(output: NodeRef) = Graph.Create(nodes, output.Id)

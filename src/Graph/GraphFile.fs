@@ -1,0 +1,292 @@
+/// Graph files: a versioned JSON format for graphs, their stored values, and a side file of values.
+///
+/// {
+///   "format": "adjoint-graph", "version": 1,
+///   "output": "loss",
+///   "values": "net.values.json",            (optional: { "W1": [[...], ...], ... } beside the file)
+///   "nodes": [
+///     { "id": "X",  "op": "input", "shape": [4, 3], "value": [[...], ...] },   (value optional)
+///     { "id": "W1", "op": "parameter", "value": [[...], ...] },                (shape optional)
+///     { "id": "h",  "op": "matmul", "ancestors": ["X", "W1"] },
+///     { "id": "s",  "op": "scale", "ancestors": ["h"], "attributes": { "factor": 0.5 } }
+///   ]
+/// }
+///
+/// A value is a number (a scalar) or a list of rows; a flat list is accepted for a vector.
+module Adjoint.GraphFile
+
+open System
+open System.Collections.Generic
+open System.IO
+open System.Text.Json
+
+/// The format name and the version this build reads and writes.
+[<Literal>]
+let Format = "adjoint-graph"
+
+[<Literal>]
+let Version = 1
+
+/// A graph file is malformed or describes an invalid graph. `Path` is the JSON path at fault
+/// ("nodes[3].op"); the message starts with it.
+type GraphFileException(path: string, detail: string, ?inner: exn) =
+    inherit Exception($"{path}: {detail}", defaultArg inner null)
+    member _.Path = path
+    member _.Detail = detail
+
+let private fail path detail = raise (GraphFileException(path, detail))
+
+let private kindName (k: JsonValueKind) =
+    match k with
+    | JsonValueKind.Object -> "an object"
+    | JsonValueKind.Array -> "an array"
+    | JsonValueKind.String -> "a string"
+    | JsonValueKind.Number -> "a number"
+    | JsonValueKind.True
+    | JsonValueKind.False -> "a boolean"
+    | JsonValueKind.Null -> "null"
+    | _ -> "nothing"
+
+let private expect (kind: JsonValueKind) (what: string) path (e: JsonElement) =
+    if e.ValueKind <> kind then fail path $"expected {what}, got {kindName e.ValueKind}"
+
+let private property (e: JsonElement) (name: string) =
+    match e.TryGetProperty name with
+    | true, v -> Some v
+    | _ -> None
+
+let private required (e: JsonElement) (name: string) path =
+    match property e name with
+    | Some v -> v
+    | None -> fail path $"missing field '{name}'"
+
+let private str (e: JsonElement) path =
+    expect JsonValueKind.String "a string" path e
+    e.GetString()
+
+let private number (e: JsonElement) path =
+    expect JsonValueKind.Number "a number" path e
+    match e.TryGetDouble() with
+    | true, v when Double.IsFinite v -> v
+    | _ -> fail path $"number {e.GetRawText()} is out of range"
+
+let private dimension (e: JsonElement) path =
+    expect JsonValueKind.Number "a number" path e
+    match e.TryGetInt32() with
+    | true, v when v > 0 -> v
+    | _ -> fail path $"a dimension must be a positive integer, got {e.GetRawText()}"
+
+let private readShape (e: JsonElement) path =
+    expect JsonValueKind.Array "[rows, cols]" path e
+    if e.GetArrayLength() <> 2 then fail path $"expected [rows, cols], got {e.GetArrayLength()} numbers"
+    Shape.Of(dimension e[0] $"{path}[0]", dimension e[1] $"{path}[1]")
+
+/// A number, a list of rows, or (for a vector of the declared shape) a flat list.
+let private readValue (e: JsonElement) (declared: Shape option) path =
+    match e.ValueKind with
+    | JsonValueKind.Number -> Tensor.Scalar(number e path)
+    | JsonValueKind.Array ->
+        let items = [| for i, item in Seq.indexed (e.EnumerateArray()) -> i, item |]
+        if items.Length = 0 then fail path "a value needs at least one row"
+        if items |> Array.forall (fun (_, item) -> item.ValueKind = JsonValueKind.Number) then
+            let flat = items |> Array.map (fun (i, item) -> number item $"{path}[{i}]")
+            match declared with
+            | Some s when s.Rows = 1 && s.Cols = flat.Length -> Tensor(1, flat.Length, flat)
+            | _ -> Tensor(flat.Length, 1, flat)
+        else
+            let rows =
+                items
+                |> Array.map (fun (i, row) ->
+                    let rowPath = $"{path}[{i}]"
+                    expect JsonValueKind.Array "a row (a list of numbers)" rowPath row
+                    [| for j, x in Seq.indexed (row.EnumerateArray()) -> number x $"{rowPath}[{j}]" |])
+            let width = rows[0].Length
+            match rows |> Array.tryFindIndex (fun r -> r.Length <> width) with
+            | Some i -> fail $"{path}[{i}]" $"row has {rows[i].Length} values, row 0 has {width}"
+            | None -> Tensor.OfRows rows
+    | k -> fail path $"expected a number or a list of rows, got {kindName k}"
+
+let private readAttributes (e: JsonElement) path =
+    expect JsonValueKind.Object "an object of numbers" path e
+    let d = Dictionary<string, double>()
+    for p in e.EnumerateObject() do
+        d[p.Name] <- number p.Value $"{path}.{p.Name}"
+    d :> IReadOnlyDictionary<_, _>
+
+let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * string>) (i: int) (e: JsonElement) =
+    let path = $"nodes[{i}]"
+    expect JsonValueKind.Object "a node object" path e
+    let id = str (required e "id" path) $"{path}.id"
+    if String.IsNullOrWhiteSpace id then fail $"{path}.id" "a node id must not be empty"
+    let opName = str (required e "op" path) $"{path}.op"
+    let declared = property e "shape" |> Option.map (fun s -> readShape s $"{path}.shape")
+    let value =
+        match property e "value", sideValues.TryGetValue id with
+        | Some v, _ -> Some(readValue v declared $"{path}.value")
+        | None, (true, (v, sidePath)) -> Some(readValue v declared sidePath)
+        | None, _ -> None
+    let ancestors =
+        match property e "ancestors" with
+        | None -> [||]
+        | Some a ->
+            expect JsonValueKind.Array "a list of node ids" $"{path}.ancestors" a
+            [| for j, x in Seq.indexed (a.EnumerateArray()) -> str x $"{path}.ancestors[{j}]" |]
+    let op =
+        if List.contains opName Catalogue.leafNames then
+            let shape =
+                match declared, value with
+                | Some s, _ -> s
+                | None, Some v -> v.Shape
+                | None, None -> fail path $"a {opName} needs a 'shape' or a 'value'"
+            match Catalogue.leaf opName shape with
+            | Ok op -> op
+            | Error m -> fail $"{path}.op" m
+        else
+            let attributes =
+                match property e "attributes" with
+                | Some a -> readAttributes a $"{path}.attributes"
+                | None -> Dictionary() :> IReadOnlyDictionary<_, _>
+            match Catalogue.compute opName attributes with
+            | Ok op -> op
+            | Error m -> fail (if Catalogue.tryFind opName |> Option.isSome then $"{path}.attributes" else $"{path}.op") m
+    { Id = id; Op = op; Ancestors = ancestors; Value = value }
+
+let private parseDocument (text: string) (source: string) =
+    try
+        JsonDocument.Parse(text, JsonDocumentOptions(CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true))
+    with :? JsonException as ex ->
+        let where =
+            if ex.LineNumber.HasValue then
+                $"line {ex.LineNumber.Value + 1L}, byte {ex.BytePositionInLine.GetValueOrDefault() + 1L}"
+            else
+                "an unknown position"
+        raise (GraphFileException("$", $"{source} is not valid JSON at {where}: {ex.Message}", ex))
+
+/// Where in the file a graph validation error points.
+let private pathOf (nodes: JsonElement) (error: GraphError) =
+    let indexOf (id: string) =
+        nodes.EnumerateArray()
+        |> Seq.tryFindIndex (fun n ->
+            match n.TryGetProperty "id" with
+            | true, v when v.ValueKind = JsonValueKind.String -> v.GetString() = id
+            | _ -> false)
+        |> Option.map (fun i -> $"nodes[{i}]")
+    match error with
+    | DuplicateId id ->
+        // The second occurrence is the one at fault.
+        nodes.EnumerateArray()
+        |> Seq.indexed
+        |> Seq.filter (fun (_, n) -> match n.TryGetProperty "id" with | true, v -> v.ValueKind = JsonValueKind.String && v.GetString() = id | _ -> false)
+        |> Seq.map (fun (i, _) -> $"nodes[{i}].id")
+        |> Seq.tryItem 1
+        |> Option.defaultValue "nodes"
+    | UnknownAncestor(n, _) -> indexOf n |> Option.map (fun p -> p + ".ancestors") |> Option.defaultValue "nodes"
+    | WrongArity(n, _, _, _) -> indexOf n |> Option.map (fun p -> p + ".ancestors") |> Option.defaultValue "nodes"
+    | ShapeMismatch(n, _, _)
+    | UnknownOp(n, _) -> indexOf n |> Option.defaultValue "nodes"
+    | MissingValue(n, _)
+    | ValueShape(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
+    | MissingOutput _
+    | NonScalarOutput _ -> "output"
+    | Cycle _
+    | EmptyGraph -> "nodes"
+
+/// Reads a graph from JSON text. `baseDirectory` resolves a side file of values (null: none allowed).
+let parse (text: string) (baseDirectory: string) : Graph =
+    use doc = parseDocument text "the graph file"
+    let root = doc.RootElement
+    expect JsonValueKind.Object "a graph object" "$" root
+    match property root "format" with
+    | Some f when str f "format" <> Format -> fail "format" $"expected '{Format}', got '{f.GetString()}'"
+    | _ -> ()
+    let version = required root "version" "$"
+    match version.ValueKind, version.TryGetInt32() with
+    | JsonValueKind.Number, (true, Version) -> ()
+    | _ -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
+    let output = str (required root "output" "$") "output"
+    let nodes = required root "nodes" "$"
+    expect JsonValueKind.Array "a list of nodes" "nodes" nodes
+    // The side document must outlive the node reader, which keeps JsonElements into it.
+    let sideDoc, sideValues =
+        match property root "values" with
+        | None -> null, Dictionary() :> IReadOnlyDictionary<_, _>
+        | Some v ->
+            let file = str v "values"
+            if isNull baseDirectory then fail "values" "a values side file needs the graph to be loaded from a file"
+            let full = Path.Combine(baseDirectory, file)
+            if not (File.Exists full) then fail "values" $"side file '{file}' not found"
+            let sideDoc = parseDocument (File.ReadAllText full) $"side file '{file}'"
+            expect JsonValueKind.Object "an object of values by node id" $"{file}:$" sideDoc.RootElement
+            let d = Dictionary<string, JsonElement * string>()
+            for p in sideDoc.RootElement.EnumerateObject() do
+                d[p.Name] <- (p.Value, $"{file}:{p.Name}")
+            sideDoc, d :> IReadOnlyDictionary<_, _>
+    use _ = sideDoc
+    let parsed = [| for i, n in Seq.indexed (nodes.EnumerateArray()) -> readNode sideValues i n |]
+    match sideValues.Keys |> Seq.tryFind (fun id -> not (parsed |> Array.exists (fun n -> n.Id = id))) with
+    | Some id -> fail (snd sideValues[id]) $"value for '{id}', which is not a node of the graph"
+    | None -> ()
+    match Graph.TryCreate(parsed, output) with
+    | Ok g -> g
+    | Error e -> raise (GraphFileException(pathOf nodes e, e.Message))
+
+/// Reads a graph file (and its side file of values, resolved beside it).
+let load (path: string) : Graph =
+    let text =
+        try
+            File.ReadAllText path
+        with ex ->
+            raise (GraphFileException("$", $"cannot read '{path}': {ex.Message}", ex))
+    parse text (Path.GetDirectoryName(Path.GetFullPath path))
+
+let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
+    if t.IsScalar then w.WriteNumberValue t.Data[0]
+    else
+        w.WriteStartArray()
+        for row in t.ToRows() do
+            w.WriteStartArray()
+            for x in row do w.WriteNumberValue x
+            w.WriteEndArray()
+        w.WriteEndArray()
+
+/// The graph as JSON text with every stored value inline.
+let toJson (graph: Graph) : string =
+    use stream = new MemoryStream()
+    (
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+        w.WriteStartObject()
+        w.WriteString("format", Format)
+        w.WriteNumber("version", Version)
+        w.WriteString("output", graph.Output)
+        w.WriteStartArray "nodes"
+        for n in graph.Nodes do
+            w.WriteStartObject()
+            w.WriteString("id", n.Id)
+            w.WriteString("op", n.Op.Name)
+            if n.Op.Kind <> OpKind.Compute then
+                let s = graph.ShapeOf n.Id
+                w.WriteStartArray "shape"
+                w.WriteNumberValue s.Rows
+                w.WriteNumberValue s.Cols
+                w.WriteEndArray()
+            if n.Ancestors.Length > 0 then
+                w.WriteStartArray "ancestors"
+                for a in n.Ancestors do w.WriteStringValue a
+                w.WriteEndArray()
+            if n.Op.Attributes.Count > 0 then
+                w.WriteStartObject "attributes"
+                for KeyValue(k, v) in n.Op.Attributes do w.WriteNumber(k, v)
+                w.WriteEndObject()
+            match n.Value with
+            | Some v ->
+                w.WritePropertyName "value"
+                writeValue w v
+            | None -> ()
+            w.WriteEndObject()
+        w.WriteEndArray()
+        w.WriteEndObject()
+    )
+    Text.Encoding.UTF8.GetString(stream.ToArray())
+
+/// Writes the graph to a file, values inline.
+let save (graph: Graph) (path: string) = File.WriteAllText(path, toJson graph)
