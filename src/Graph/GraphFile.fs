@@ -113,9 +113,17 @@ let private readAttributes (e: JsonElement) path =
         d[p.Name] <- number p.Value $"{path}.{p.Name}"
     d :> IReadOnlyDictionary<_, _>
 
+/// Unknown fields are errors rather than silently ignored: "ancestor" for "ancestors" must not pass.
+let private onlyFields (known: string list) (e: JsonElement) path =
+    for p in e.EnumerateObject() do
+        if not (List.contains p.Name known) then
+            let expected = String.Join(", ", known)
+            fail (if path = "$" then p.Name else $"{path}.{p.Name}") $"unknown field '{p.Name}' (expected one of: {expected})"
+
 let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * string>) (i: int) (e: JsonElement) =
     let path = $"nodes[{i}]"
     expect JsonValueKind.Object "a node object" path e
+    onlyFields [ "id"; "op"; "shape"; "ancestors"; "attributes"; "value"; "description" ] e path
     let id = str (required e "id" path) $"{path}.id"
     if String.IsNullOrWhiteSpace id then fail $"{path}.id" "a node id must not be empty"
     let opName = str (required e "op" path) $"{path}.op"
@@ -196,6 +204,7 @@ let parse (text: string) (baseDirectory: string) : Graph =
     use doc = parseDocument text "the graph file"
     let root = doc.RootElement
     expect JsonValueKind.Object "a graph object" "$" root
+    onlyFields [ "format"; "version"; "output"; "values"; "nodes"; "description" ] root "$"
     match property root "format" with
     | Some f when str f "format" <> Format -> fail "format" $"expected '{Format}', got '{f.GetString()}'"
     | _ -> ()
