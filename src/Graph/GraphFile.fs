@@ -245,7 +245,7 @@ let load (path: string) : Graph =
         try
             File.ReadAllText path
         with ex ->
-            raise (GraphFileException("$", $"cannot read '{path}': {ex.Message}", ex))
+            raise (GraphFileException(path, $"cannot read the file: {ex.Message}", ex))
     parse text (Path.GetDirectoryName(Path.GetFullPath path))
 
 let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
@@ -299,3 +299,27 @@ let toJson (graph: Graph) : string =
 
 /// Writes the graph to a file, values inline.
 let save (graph: Graph) (path: string) = File.WriteAllText(path, toJson graph)
+
+/// Reads a data file of values by node id — `{ "X": [[...], ...], "y": ... }`, the side-file format —
+/// for binding inputs (or overriding stored values) of `graph`. Errors name the file and node.
+let parseValues (text: string) (source: string) (graph: Graph) : IReadOnlyDictionary<string, Tensor> =
+    use doc = parseDocument text source
+    expect JsonValueKind.Object "an object of values by node id" $"{source}:$" doc.RootElement
+    let values = Dictionary<string, Tensor>()
+    for p in doc.RootElement.EnumerateObject() do
+        let path = $"{source}:{p.Name}"
+        if not (graph.Contains p.Name) then fail path $"no node '{p.Name}' in the graph"
+        let declared = graph.ShapeOf p.Name
+        let v = readValue p.Value (Some declared) path
+        if v.Shape <> declared then fail path $"value of shape {v.Shape} does not match the node's shape {declared}"
+        values[p.Name] <- v
+    values :> IReadOnlyDictionary<_, _>
+
+/// Reads a data file of values by node id (see parseValues).
+let loadValues (path: string) (graph: Graph) =
+    let text =
+        try
+            File.ReadAllText path
+        with ex ->
+            raise (GraphFileException(path, $"cannot read the file: {ex.Message}", ex))
+    parseValues text (Path.GetFileName path) graph
