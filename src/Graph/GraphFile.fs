@@ -118,7 +118,11 @@ let private onlyFields (known: string list) (e: JsonElement) path =
     for p in e.EnumerateObject() do
         if not (List.contains p.Name known) then
             let expected = String.Join(", ", known)
-            fail (if path = "$" then p.Name else $"{path}.{p.Name}") $"unknown field '{p.Name}' (expected one of: {expected})"
+            let simple = p.Name.Length > 0 && p.Name |> Seq.forall (fun c -> Char.IsLetterOrDigit c || c = '_')
+            let field = if simple then p.Name else JsonSerializer.Serialize p.Name |> sprintf "[%s]"
+            let at = if path = "$" then (if simple then field else "$" + field) elif simple then $"{path}.{field}" else path + field
+            let shown = if simple then $"'{p.Name}'" else JsonSerializer.Serialize p.Name
+            fail at $"unknown field {shown} (expected one of: {expected})"
 
 let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * string>) (i: int) (e: JsonElement) =
     let path = $"nodes[{i}]"
@@ -168,7 +172,11 @@ let private parseDocument (text: string) (source: string) =
                 $"line {ex.LineNumber.Value + 1L}, byte {ex.BytePositionInLine.GetValueOrDefault() + 1L}"
             else
                 "an unknown position"
-        raise (GraphFileException("$", $"{source} is not valid JSON at {where}: {ex.Message}", ex))
+        // The parser's own message repeats the position and may quote a raw control character.
+        let reason =
+            ex.Message.Split(" Path: ")[0]
+            |> String.collect (fun c -> if Char.IsControl c then $"\\u{int c:x4}" else string c)
+        raise (GraphFileException("$", $"{source} is not valid JSON at {where}: {reason}", ex))
 
 /// Where in the file a graph validation error points.
 let private pathOf (nodes: JsonElement) (error: GraphError) =
@@ -196,11 +204,14 @@ let private pathOf (nodes: JsonElement) (error: GraphError) =
     | ValueShape(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
     | MissingOutput _
     | NonScalarOutput _ -> "output"
+    | TensorTooLarge(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".shape") |> Option.defaultValue "nodes"
     | Cycle _
-    | EmptyGraph -> "nodes"
+    | EmptyGraph
+    | TooManyNodes _ -> "nodes"
 
-/// Reads a graph from JSON text. `baseDirectory` resolves a side file of values (null: none allowed).
-let parse (text: string) (baseDirectory: string) : Graph =
+/// Reads a graph from JSON text within the given limits. `baseDirectory` resolves a side file of values
+/// (null: none allowed).
+let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
     use doc = parseDocument text "the graph file"
     let root = doc.RootElement
     expect JsonValueKind.Object "a graph object" "$" root
@@ -209,9 +220,9 @@ let parse (text: string) (baseDirectory: string) : Graph =
     | Some f when str f "format" <> Format -> fail "format" $"expected '{Format}', got '{f.GetString()}'"
     | _ -> ()
     let version = required root "version" "$"
-    match version.ValueKind, version.TryGetInt32() with
-    | JsonValueKind.Number, (true, Version) -> ()
-    | _ -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
+    match version.ValueKind = JsonValueKind.Number && version.TryGetInt32() = (true, Version) with
+    | true -> ()
+    | false -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
     let output = str (required root "output" "$") "output"
     let nodes = required root "nodes" "$"
     expect JsonValueKind.Array "a list of nodes" "nodes" nodes
@@ -235,18 +246,24 @@ let parse (text: string) (baseDirectory: string) : Graph =
     match sideValues.Keys |> Seq.tryFind (fun id -> not (parsed |> Array.exists (fun n -> n.Id = id))) with
     | Some id -> fail (snd sideValues[id]) $"value for '{id}', which is not a node of the graph"
     | None -> ()
-    match Graph.TryCreate(parsed, output) with
+    match Graph.TryCreate(parsed, output, limits) with
     | Ok g -> g
     | Error e -> raise (GraphFileException(pathOf nodes e, e.Message))
 
-/// Reads a graph file (and its side file of values, resolved beside it).
-let load (path: string) : Graph =
+/// Reads a graph from JSON text within the default limits (see parseWith).
+let parse (text: string) (baseDirectory: string) : Graph = parseWith Limits.Default text baseDirectory
+
+/// Reads a graph file within the given limits (and its side file of values, resolved beside it).
+let loadWith (limits: Limits) (path: string) : Graph =
     let text =
         try
             File.ReadAllText path
         with ex ->
             raise (GraphFileException(path, $"cannot read the file: {ex.Message}", ex))
-    parse text (Path.GetDirectoryName(Path.GetFullPath path))
+    parseWith limits text (Path.GetDirectoryName(Path.GetFullPath path))
+
+/// Reads a graph file within the default limits (and its side file of values, resolved beside it).
+let load (path: string) : Graph = loadWith Limits.Default path
 
 let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
     if t.IsScalar then w.WriteNumberValue t.Data[0]
