@@ -326,6 +326,9 @@ let parseValues (text: string) (source: string) (graph: Graph) : IReadOnlyDictio
     for p in doc.RootElement.EnumerateObject() do
         let path = $"{source}:{p.Name}"
         if not (graph.Contains p.Name) then fail path $"no node '{p.Name}' in the graph"
+        let node = graph.Node p.Name
+        if node.Op.Kind = OpKind.Compute then
+            fail path $"node '{p.Name}' is computed by op '{node.Op.Name}'; only inputs, parameters and constants take values"
         let declared = graph.ShapeOf p.Name
         let v = readValue p.Value (Some declared) path
         if v.Shape <> declared then fail path $"value of shape {v.Shape} does not match the node's shape {declared}"

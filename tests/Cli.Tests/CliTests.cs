@@ -87,6 +87,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void AValueForAComputedNodeIsAUserError()
+    {
+        var data = Write("inputs.json", """{ "z": 1.0 }""");
+        var (code, _, err) = Run("grad", Examples("warmup.json"), "--inputs", data);
+        Assert.Equal(1, code);
+        Assert.Equal("error: inputs.json:z: node 'z' is computed by op 'sqnorm'; only inputs, parameters and constants take values", err.Trim());
+    }
+
+    [Fact]
     public void AnUnknownOpIsAOneLineUserError()
     {
         var file = Write("bad.json", """
