@@ -56,11 +56,22 @@ internal static class Commands
     }
 
     /// <summary><c>grad FILE [--inputs DATA]</c>: values and adjoints.</summary>
-    public static int Grad(string file, string? inputsFile, bool all, bool json, TextWriter stdout)
+    public static int Grad(string file, string? inputsFile, bool all, bool detectAnomaly, bool json, TextWriter stdout)
     {
         var plan = Load(file);
         var inputs = inputsFile is null ? null : GraphFile.loadValues(inputsFile, plan.Graph);
-        var e = Engine.gradient(all ? Adjoints.All : Adjoints.InputsAndParameters, plan, inputs);
+        var mode = all ? Adjoints.All : Adjoints.InputsAndParameters;
+        var e = Engine.bind(plan, inputs);
+        if (detectAnomaly)
+        {
+            Anomaly.forward(e);
+            Anomaly.backward(mode, e);
+        }
+        else
+        {
+            Engine.forward(e);
+            Engine.backward(mode, e);
+        }
         var shown = Enumerable.Range(0, plan.Count).Where(p => e.AdjointAt(p) is not null
             && (all || plan.Op(p).Kind is OpKind.Input or OpKind.Parameter)).ToList();
         if (json)

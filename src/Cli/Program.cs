@@ -24,8 +24,9 @@ namespace Adjoint.Cli
 
             var inputs = new Option<string?>("--inputs") { Description = "A JSON object of input values by node id (default: the values in the file)." };
             var all = new Option<bool>("--all") { Description = "Every node's value and adjoint, not just the inputs' and parameters'." };
-            var grad = new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all };
-            grad.SetAction(r => Guard(stderr, () => Commands.Grad(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(all), r.GetValue(json), stdout)));
+            var anomaly = new Option<bool>("--detect-anomaly") { Description = "Fail at the first node whose value or adjoint is NaN or infinite." };
+            var grad = new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly };
+            grad.SetAction(r => Guard(stderr, () => Commands.Grad(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(all), r.GetValue(anomaly), r.GetValue(json), stdout)));
 
             var output = new Option<string?>("--output", "-o") { Description = "Where to write the DOT file (default: FILE's name with .dot)." };
             var render = new Command("render", "Draw a graph file as Graphviz DOT (and SVG when `dot` is installed).") { file, output };

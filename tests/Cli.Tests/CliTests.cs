@@ -96,6 +96,16 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void DetectAnomalyNamesTheFirstNodeThatWentNonFinite()
+    {
+        var data = Write("inputs.json", """{ "x": [[1e200], [0.0], [0.0]] }""");
+        Assert.Equal(0, Run("grad", Examples("warmup.json"), "--inputs", data).Code);
+        var (code, _, err) = Run("grad", Examples("warmup.json"), "--inputs", data, "--detect-anomaly");
+        Assert.Equal(1, code);
+        Assert.Equal("error: node 'z': op 'sqnorm' failed: produced Infinity at (0, 0) in the forward pass from finite arguments", err.Trim());
+    }
+
+    [Fact]
     public void AnUnknownOpIsAOneLineUserError()
     {
         var file = Write("bad.json", """
