@@ -46,6 +46,13 @@ type GraphBuilder() =
 
     let apply id (op: Op) args = add id op args None
 
+    /// A leaf holding a value; a null value is the error Graph.Create gives for a missing one.
+    let stored id (make: Shape -> Op) (value: Tensor) =
+        if isNull value then
+            let name = (make Shape.Scalar).Name
+            raise (GraphException(MissingValue((if isNull id then $"{name}{nodes.Count}" else id), name)))
+        add id (make value.Shape) [||] (Some value)
+
     /// The number of nodes added so far.
     member _.Count = nodes.Count
 
@@ -56,10 +63,10 @@ type GraphBuilder() =
     member _.Input(id: string, defaultValue: Tensor) = add id (Ops.Leaf.input defaultValue.Shape) [||] (Some defaultValue)
 
     /// A trainable parameter with its initial value.
-    member _.Parameter(id: string, value: Tensor) = add id (Ops.Leaf.parameter value.Shape) [||] (Some value)
+    member _.Parameter(id: string, value: Tensor) = stored id Ops.Leaf.parameter value
 
     /// A constant tensor.
-    member _.Constant(id: string, value: Tensor) = add id (Ops.Leaf.constant value.Shape) [||] (Some value)
+    member _.Constant(id: string, value: Tensor) = stored id Ops.Leaf.constant value
 
     /// A constant scalar.
     member b.Constant(value: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
