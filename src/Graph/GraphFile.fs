@@ -135,7 +135,12 @@ let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * stri
     let value =
         match property e "value", sideValues.TryGetValue id with
         | Some v, _ -> Some(readValue v declared $"{path}.value")
-        | None, (true, (v, sidePath)) -> Some(readValue v declared sidePath)
+        | None, (true, (v, sidePath)) ->
+            // Checked here: graph validation would point at this node's (absent) "value".
+            let t = readValue v declared sidePath
+            match declared with
+            | Some s when t.Shape <> s -> fail sidePath (ValueShape(id, s, t.Shape)).Message
+            | _ -> Some t
         | None, _ -> None
     let ancestors =
         match property e "ancestors" with

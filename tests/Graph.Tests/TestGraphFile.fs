@@ -113,6 +113,10 @@ let ``side file errors name the side file`` () =
     Assert.Equal("net.values.json:zz: value for 'zz', which is not a node of the graph", e.Message)
     let e = sideFileError (withSide "net.values.json") """{ "W": [[1, 2], [3, "4"]] }"""
     Assert.Equal("net.values.json:W[1][1]: expected a number, got a string", e.Message)
+    // A value of the wrong shape is wrong in the side file, not in the node (which has no "value").
+    let e = sideFileError (withSide "net.values.json") """{ "W": [[1, 2, 3]] }"""
+    Assert.Equal("net.values.json:W", e.Path)
+    Assert.Equal("net.values.json:W: node 'W': value of shape 1x3 does not match the declared shape 2x2", e.Message)
     let e = sideFileError (withSide "net.values.json") """{ "W": [[1, 2], """
     Assert.Equal("$", e.Path)
     Assert.Contains("side file 'net.values.json' is not valid JSON at line 1", e.Message)
@@ -218,6 +222,8 @@ let private errorTable =
       document [ x.Replace("\"x\"", "\"\""); w; h; s; loss ]
       "unsupported version", "version", "unsupported version 2 (this build reads version 1)",
       root """ "version": 2, "output": "loss" """
+      "version of the wrong type", "version", "unsupported version \"1\" (this build reads version 1)",
+      root """ "version": "1", "output": "loss" """
       "wrong format", "format", "expected 'adjoint-graph', got 'other'",
       root """ "format": "other", "version": 1, "output": "loss" """ ]
 
