@@ -154,7 +154,9 @@ let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * stri
                 match declared, value with
                 | Some s, _ -> s
                 | None, Some v -> v.Shape
-                | None, None -> fail path $"a {opName} needs a 'shape' or a 'value'"
+                | None, None ->
+                    let article = if opName = "input" then "an" else "a"
+                    fail path $"{article} {opName} needs a 'shape' or a 'value'"
             match Catalogue.leaf opName shape with
             | Ok op -> op
             | Error m -> fail $"{path}.op" m

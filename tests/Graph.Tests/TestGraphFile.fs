@@ -245,7 +245,7 @@ let ``a load error names its JSON path`` (case: string) =
 let ``a leaf without shape or value is refused`` () =
     let e = throws<GraphFile.GraphFileException> (fun () -> GraphFile.parse (document [ """{ "id": "x", "op": "input" }"""; w; h; s; loss ]) null |> ignore)
     Assert.Equal("nodes[0]", e.Path)
-    Assert.EndsWith("needs a 'shape' or a 'value'", e.Message)
+    Assert.EndsWith("an input needs a 'shape' or a 'value'", e.Message)
 
 [<Fact>]
 let ``malformed JSON names the line`` () =
