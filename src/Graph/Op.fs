@@ -71,9 +71,11 @@ type Op(name: string, arity: int, kind: OpKind) =
 module internal OpHelpers =
     let sameShape (opName: string) (shapes: Shape[]) =
         let s0 = shapes[0]
-        match shapes |> Array.tryFind (fun s -> s <> s0) with
-        | None -> Ok s0
-        | Some s -> Error $"{opName} needs equal shapes, got {s0} and {s}"
+        let mutable k = 1
+        while k < shapes.Length && shapes[k].Rows = s0.Rows && shapes[k].Cols = s0.Cols do
+            k <- k + 1
+        if k = shapes.Length then Ok s0
+        else Error $"{opName} needs equal shapes, got {s0} and {shapes[k]}"
 
     let checkArity (opName: string) (arity: int) (shapes: Shape[]) =
         if shapes.Length <> arity then
