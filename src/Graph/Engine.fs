@@ -218,9 +218,11 @@ module Engine =
             raise (GraphException(NonScalarOutput(plan.Ids[out], plan.Shapes[out])))
         if mode = Adjoints.All && not e.KeepsAllValues then
             invalidOp "this evaluation keeps only the values that the adjoints of inputs and parameters need; make it with new Evaluation(plan) for Adjoints.All"
-        let ops, shapes, kinds, arg0, arg1 = plan.Ops, plan.Shapes, plan.Kinds, plan.Arg0, plan.Arg1
+        let shapes = plan.Shapes
         let start, succ, slot = plan.SuccessorStart, plan.SuccessorNode, plan.SuccessorSlot
+        let edgeInfo, other, edgeOp = plan.EdgeInfo, plan.EdgeOther, plan.EdgeOp
         let needs = plan.NeedsMask mode
+        let needed = if mode = Adjoints.All then EdgeInfo.NeededAll else EdgeInfo.NeededInputs
         let z, lambda = e.ScalarValues, e.ScalarAdjoints
         // The node whose VJP is running, named if it fails.
         let mutable current = out
@@ -231,13 +233,21 @@ module Engine =
                     elif shapes[q].IsScalar then
                         let mutable sum = 0.0
                         let mutable first = true
+                        let zq = z[q]
                         for edge in start[q] .. start[q + 1] - 1 do
-                            let i = succ[edge]
-                            if needs[i] then
+                            let info = edgeInfo[edge]
+                            if info &&& needed <> 0uy then
+                                let i = succ[edge]
                                 current <- i
                                 let term =
-                                    if kinds[i] = NodeKind.Scalar then
-                                        ops[i].VjpScalar(z[arg0[i]], z[arg1[i]], z[i], lambda[i], slot[edge])
+                                    if info &&& EdgeInfo.Scalar <> 0uy then
+                                        // Only what the VJP reads is loaded: on a large graph each load
+                                        // of another node's value is a cache miss.
+                                        let s = slot[edge]
+                                        let other = if info &&& EdgeInfo.ReadsArgs <> 0uy then z[other[edge]] else 0.0
+                                        let zi = if info &&& EdgeInfo.ReadsOutput <> 0uy then z[i] else 0.0
+                                        if s = 0 then edgeOp[edge].VjpScalar(zq, other, zi, lambda[i], 0)
+                                        else edgeOp[edge].VjpScalar(other, zq, zi, lambda[i], s)
                                     else e.VjpTensorScalar(i, slot[edge])
                                 if first then
                                     sum <- term

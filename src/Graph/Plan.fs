@@ -24,6 +24,29 @@ module internal NodeKind =
     [<Literal>]
     let Tensor = 2uy
 
+/// What the backward pass needs to know about a successor edge (j → i), packed in one byte per edge so
+/// that a pass over j's successors reads its arrays in order rather than chasing i.
+module internal EdgeInfo =
+    /// i is a NodeKind.Scalar node.
+    [<Literal>]
+    let Scalar = 1uy
+
+    /// NeedsAdjoint(All, i).
+    [<Literal>]
+    let NeededAll = 2uy
+
+    /// NeedsAdjoint(InputsAndParameters, i).
+    [<Literal>]
+    let NeededInputs = 4uy
+
+    /// i's VJP reads its arguments.
+    [<Literal>]
+    let ReadsArgs = 8uy
+
+    /// i's VJP reads its value z_i.
+    [<Literal>]
+    let ReadsOutput = 16uy
+
 /// Which buffers an evaluation that only computes the adjoints of inputs and parameters may share.
 /// A computed, non-1×1 node that is not the output and whose value no VJP reads ("transient") takes a
 /// buffer from a pool when it is computed and gives it back after its last successor has read it; the
@@ -46,7 +69,8 @@ type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int
 [<Sealed>]
 type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], values: Tensor option[], args: int[][],
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
-                   needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[]) =
+                   needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
+                   edgeInfo: byte[], edgeOther: int[], edgeOp: Op[]) =
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -130,6 +154,12 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     /// First and second argument of each node (the first again for a unary op; −1 for a leaf).
     member internal _.Arg0 = arg0
     member internal _.Arg1 = arg1
+    /// EdgeInfo flags of every successor edge, in the order of SuccessorNode.
+    member internal _.EdgeInfo = edgeInfo
+    /// For each successor edge (j → i, slot): i's other argument (j itself for a unary op).
+    member internal _.EdgeOther = edgeOther
+    /// For each successor edge (j → i): i's op.
+    member internal _.EdgeOp = edgeOp
     /// NeedsAdjoint(mode, p) for every p, as one array per mode.
     member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
     /// The buffers an InputsAndParameters evaluation shares (computed on first use).
@@ -223,5 +253,20 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                 if reachedFromLeaves[a] then reached <- true
             reachedFromLeaves[p] <- reached
             needsInputs[p] <- reached && reachesOutput[p]
+        let edges = successorNode.Length
+        let edgeInfo = Array.zeroCreate edges
+        let edgeOther = Array.zeroCreate edges
+        let edgeOp = Array.zeroCreate edges
+        for e in 0 .. edges - 1 do
+            let i = successorNode[e]
+            let op = ops[i]
+            edgeOp[e] <- op
+            edgeOther[e] <- if successorSlot[e] = 0 then arg1[i] else arg0[i]
+            edgeInfo[e] <-
+                (if kinds[i] = NodeKind.Scalar then EdgeInfo.Scalar else 0uy)
+                ||| (if reachesOutput[i] then EdgeInfo.NeededAll else 0uy)
+                ||| (if needsInputs[i] then EdgeInfo.NeededInputs else 0uy)
+                ||| (if op.VjpReadsArgs then EdgeInfo.ReadsArgs else 0uy)
+                ||| (if op.VjpReadsOutput then EdgeInfo.ReadsOutput else 0uy)
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
-             reachesOutput, needsInputs, kinds, arg0, arg1)
+             reachesOutput, needsInputs, kinds, arg0, arg1, edgeInfo, edgeOther, edgeOp)
