@@ -227,7 +227,7 @@ internal static class Local
     // ---- P4: random scalar DAGs, fan-in 2.
 
     /// <summary>
-    /// A random DAG of scalar nodes: about 1% inputs in [−1, 1]; the rest, a quarter each, add or mul of
+    /// A random DAG of scalar nodes: 1% inputs in [−1, 1] first; then, a quarter each, add or mul of
     /// the previous node and a uniformly random earlier one (fan-in 2), or tanh or cos of the previous
     /// node (fan-in 1) — so that every node reaches the output and values and adjoints stay bounded (a
     /// DAG of add and mul alone overflows within a thousand nodes).
@@ -237,10 +237,10 @@ internal static class Local
         var rng = new Random(seed);
         var b = new GraphBuilder();
         var refs = new NodeRef[nodes];
-        refs[0] = b.Input("in0", Tensor.Scalar(rng.NextDouble() * 2 - 1));
-        for (var i = 1; i < nodes; i++)
+        var inputs = Math.Max(2, nodes / 100);
+        for (var i = 0; i < nodes; i++)
         {
-            if (i < nodes - 1 && rng.NextDouble() < 0.01)
+            if (i < inputs)
                 refs[i] = b.Input("in" + i.ToString(Inv), Tensor.Scalar(rng.NextDouble() * 2 - 1));
             else
             {

@@ -1,8 +1,13 @@
 /// The local engine: the seed's forward pass (∇_λ L = 0) and backward pass (∇_z L = 0) over a plan.
 namespace Adjoint
 
+// Prefetch takes the address of an array element.
+#nowarn "9"
+
 open System
 open System.Collections.Generic
+open System.Runtime.Intrinsics.X86
+open Microsoft.FSharp.NativeInterop
 
 /// An op failed while a node was evaluated; names the node and the op.
 type EvaluationException(node: string, op: string, message: string, inner: exn) =
@@ -173,6 +178,16 @@ type Evaluation private (plan: Plan, lean: bool) =
     /// Whether the last run computed adjoints.
     member _.HasAdjoints = adjointMode.IsSome
 
+/// Software prefetch: on a graph of 10⁶ scalar nodes the values an edge reads are scattered over
+/// megabytes, and fetching them a few nodes ahead hides most of the memory latency.
+module internal Prefetch =
+    /// How many nodes ahead the passes fetch.
+    [<Literal>]
+    let Distance = 16
+
+    let inline at (p: nativeptr<double>) (i: int) =
+        if Sse.IsSupported then Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add p i))
+
 /// The passes themselves.
 module Engine =
 
@@ -195,9 +210,16 @@ module Engine =
         let n = plan.Count
         e.AdjointMode <- ValueNone
         let mutable p = 0
+        use zp = fixed z
+        let ahead = n - Prefetch.Distance
         try
             while p < n do
                 let kind = kinds[p]
+                if p < ahead then
+                    let f = p + Prefetch.Distance
+                    if kinds[f] = NodeKind.Scalar then
+                        Prefetch.at zp arg0[f]
+                        Prefetch.at zp arg1[f]
                 if kind = NodeKind.Scalar then z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
                 elif kind = NodeKind.Tensor then e.ForwardTensor p
                 elif not bound[p] then
@@ -226,8 +248,16 @@ module Engine =
         let z, lambda = e.ScalarValues, e.ScalarAdjoints
         // The node whose VJP is running, named if it fails.
         let mutable current = out
+        use zp = fixed z
+        use lp = fixed lambda
         try
             for q in plan.Count - 1 .. -1 .. 0 do
+                if q >= Prefetch.Distance then
+                    // What the successor edges of the node processed Distance steps from now read.
+                    let f = q - Prefetch.Distance
+                    for e in start[f] .. start[f + 1] - 1 do
+                        Prefetch.at lp succ[e]
+                        Prefetch.at zp other[e]
                 if needs[q] then
                     if q = out then lambda[q] <- 1.0
                     elif shapes[q].IsScalar then
