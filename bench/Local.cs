@@ -260,38 +260,37 @@ internal static class Local
     static void P4(TextWriter w)
     {
         var sizes = new[] { 1_000, 10_000, 100_000, 1_000_000 };
-        var nsPerNode = new double[sizes.Length];
         var buildMs = new double[sizes.Length];
-        double bigMs = 0;
-        var finite = true;
-        // Warm-up: every method the passes use reaches its final tier before anything is timed.
-        {
-            var warm = new Evaluation(RandomDag(10_000, 999), Adjoints.InputsAndParameters);
-            var sw = Stopwatch.StartNew();
-            while (sw.ElapsedMilliseconds < 1500)
-            {
-                Engine.forward(warm);
-                Engine.backward(Adjoints.InputsAndParameters, warm);
-            }
-        }
+        var evaluations = new Evaluation[sizes.Length];
         for (var s = 0; s < sizes.Length; s++)
         {
-            var n = sizes[s];
             Plan? plan = null;
-            buildMs[s] = Measure.Once(() => plan = RandomDag(n, 1000 + s));
-            var e = new Evaluation(plan!, Adjoints.InputsAndParameters);
-            void Run()
-            {
-                Engine.forward(e);
-                Engine.backward(Adjoints.InputsAndParameters, e);
-            }
-            var reps = Math.Clamp(20_000_000 / n, 7, 2001);
-            var ms = Measure.Ms(Run, Math.Max(2, reps / 10), reps);
-            nsPerNode[s] = ms * 1e6 / n;
-            if (n == 1_000_000) bigMs = ms;
-            finite &= double.IsFinite(e.Output.ScalarValue) && double.IsFinite(e.Adjoint("in0").ScalarValue);
-            plan = null;
+            buildMs[s] = Measure.Once(() => plan = RandomDag(sizes[s], 1000 + s));
+            evaluations[s] = new Evaluation(plan!, Adjoints.InputsAndParameters);
         }
+        void Run(Evaluation e)
+        {
+            Engine.forward(e);
+            Engine.backward(Adjoints.InputsAndParameters, e);
+        }
+        // Warm-up: every method the passes use reaches its final tier before anything is timed.
+        var sw = Stopwatch.StartNew();
+        while (sw.ElapsedMilliseconds < 1500)
+            foreach (var e in evaluations.Take(3)) Run(e);
+        // Rounds over all sizes, so that a neighbour's load spreads over the sizes alike; each round
+        // gives every size about 100 ms.
+        const int rounds = 5;
+        var perRound = new double[sizes.Length, rounds];
+        for (var r = 0; r < rounds; r++)
+            for (var s = 0; s < sizes.Length; s++)
+            {
+                var reps = Math.Clamp(100_000 / (sizes[s] / 1_000) / 50, 3, 2_000);
+                var e = evaluations[s];
+                perRound[s, r] = Measure.Ms(() => Run(e), 1, reps) * 1e6 / sizes[s];
+            }
+        var nsPerNode = Enumerable.Range(0, sizes.Length).Select(s => Measure.Median(Enumerable.Range(0, rounds).Select(r => perRound[s, r]))).ToArray();
+        var bigMs = nsPerNode[^1] * sizes[^1] / 1e6;
+        var finite = evaluations.All(e => double.IsFinite(e.Output.ScalarValue) && double.IsFinite(e.Adjoint("in0").ScalarValue));
         var flat = nsPerNode.Max() / nsPerNode.Min();
         var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
         var perSize = string.Join(", ", sizes.Select((n, i) => $"10^{Math.Log10(n):0}: {F(nsPerNode[i], "0.0")}"));

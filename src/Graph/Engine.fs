@@ -244,6 +244,7 @@ module Engine =
         let start, succ, slot = plan.SuccessorStart, plan.SuccessorNode, plan.SuccessorSlot
         let edgeInfo, other, edgeOp = plan.EdgeInfo, plan.EdgeOther, plan.EdgeOp
         let needs = plan.NeedsMask mode
+        let isScalar = plan.IsScalar
         let needed = if mode = Adjoints.All then EdgeInfo.NeededAll else EdgeInfo.NeededInputs
         let z, lambda = e.ScalarValues, e.ScalarAdjoints
         // The node whose VJP is running, named if it fails.
@@ -260,7 +261,7 @@ module Engine =
                         Prefetch.at zp other[e]
                 if needs[q] then
                     if q = out then lambda[q] <- 1.0
-                    elif shapes[q].IsScalar then
+                    elif isScalar[q] then
                         let mutable sum = 0.0
                         let mutable first = true
                         let zq = z[q]
@@ -273,11 +274,10 @@ module Engine =
                                     if info &&& EdgeInfo.Scalar <> 0uy then
                                         // Only what the VJP reads is loaded: on a large graph each load
                                         // of another node's value is a cache miss.
-                                        let s = slot[edge]
                                         let other = if info &&& EdgeInfo.ReadsArgs <> 0uy then z[other[edge]] else 0.0
                                         let zi = if info &&& EdgeInfo.ReadsOutput <> 0uy then z[i] else 0.0
-                                        if s = 0 then edgeOp[edge].VjpScalar(zq, other, zi, lambda[i], 0)
-                                        else edgeOp[edge].VjpScalar(other, zq, zi, lambda[i], s)
+                                        if info &&& EdgeInfo.Slot1 = 0uy then edgeOp[edge].VjpScalar(zq, other, zi, lambda[i], 0)
+                                        else edgeOp[edge].VjpScalar(other, zq, zi, lambda[i], 1)
                                     else e.VjpTensorScalar(i, slot[edge])
                                 if first then
                                     sum <- term

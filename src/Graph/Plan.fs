@@ -47,6 +47,10 @@ module internal EdgeInfo =
     [<Literal>]
     let ReadsOutput = 16uy
 
+    /// The edge enters i's argument slot 1 (else slot 0, for a Scalar node).
+    [<Literal>]
+    let Slot1 = 32uy
+
 /// Which buffers an evaluation that only computes the adjoints of inputs and parameters may share.
 /// A computed, non-1×1 node that is not the output and whose value no VJP reads ("transient") takes a
 /// buffer from a pool when it is computed and gives it back after its last successor has read it; the
@@ -70,7 +74,7 @@ type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int
 type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], values: Tensor option[], args: int[][],
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
-                   edgeInfo: byte[], edgeOther: int[], edgeOp: Op[]) =
+                   edgeInfo: byte[], edgeOther: int[], edgeOp: Op[], scalar: bool[]) =
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -154,6 +158,8 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     /// First and second argument of each node (the first again for a unary op; −1 for a leaf).
     member internal _.Arg0 = arg0
     member internal _.Arg1 = arg1
+    /// Whether each node is 1×1.
+    member internal _.IsScalar = scalar
     /// EdgeInfo flags of every successor edge, in the order of SuccessorNode.
     member internal _.EdgeInfo = edgeInfo
     /// For each successor edge (j → i, slot): i's other argument (j itself for a unary op).
@@ -268,5 +274,7 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                 ||| (if needsInputs[i] then EdgeInfo.NeededInputs else 0uy)
                 ||| (if op.VjpReadsArgs then EdgeInfo.ReadsArgs else 0uy)
                 ||| (if op.VjpReadsOutput then EdgeInfo.ReadsOutput else 0uy)
+                ||| (if successorSlot[e] = 1 then EdgeInfo.Slot1 else 0uy)
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
-             reachesOutput, needsInputs, kinds, arg0, arg1, edgeInfo, edgeOther, edgeOp)
+             reachesOutput, needsInputs, kinds, arg0, arg1, edgeInfo, edgeOther, edgeOp,
+             shapes |> Array.map _.IsScalar)
