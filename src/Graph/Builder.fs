@@ -25,6 +25,8 @@ type GraphBuilder() =
     let index = Dictionary<string, int>()
     let shapes = ResizeArray<Shape>()
     let ancestors = ResizeArray<int[]>()
+    // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
+    let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
 
     let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
         let id = if isNull id then op.Name + string nodes.Count else id
@@ -32,7 +34,7 @@ type GraphBuilder() =
         if args.Length <> op.Arity then
             raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
         let resolved = Array.zeroCreate args.Length
-        let argShapes = Array.zeroCreate args.Length
+        let argShapes = if args.Length < shapeScratch.Length then shapeScratch[args.Length] else Array.zeroCreate args.Length
         let argIds = Array.zeroCreate args.Length
         for j in 0 .. args.Length - 1 do
             let a = args[j]

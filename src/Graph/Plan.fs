@@ -203,6 +203,10 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             position[order[p]] <- p
         let nodes = graph.Nodes
         let ancestors = graph.AncestorIndices
+        // A graph declared in topological order (every builder's) keeps its ancestor arrays as they are.
+        let mutable identity = true
+        for p in 0 .. n - 1 do
+            if order[p] <> p then identity <- false
         let ids = Array.zeroCreate n
         let ops = Array.zeroCreate n
         let shapes = Array.zeroCreate n
@@ -218,9 +222,9 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             ops[p] <- node.Op
             shapes[p] <- graph.Shapes[i]
             values[p] <- node.Value
-            let a = Array.zeroCreate ancestors[i].Length
-            for j in 0 .. a.Length - 1 do
-                a[j] <- position[ancestors[i][j]]
+            let a =
+                if identity then ancestors[i]
+                else Array.map (fun j -> position[j]) ancestors[i]
             args[p] <- a
             arg0[p] <- if a.Length > 0 then a[0] else -1
             arg1[p] <- if a.Length > 1 then a[1] else arg0[p]
