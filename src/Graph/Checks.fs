@@ -49,7 +49,10 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
         [| for p in 0 .. plan.Count - 1 do
                let kind = plan.Ops[p].Kind
                if kind = OpKind.Input || kind = OpKind.Parameter then
-                   let x = probe.ValueAt(p).Data
+                   // Perturbed through Set: 1×1 values are not held in tensors the caller could write.
+                   let x = Array.copy (probe.ValueAt p).Data
+                   let shape = plan.Shapes[p]
+                   let bind () = probe.Set(plan.Ids[p], Tensor(shape.Rows, shape.Cols, x))
                    let lambda = analytic.AdjointAt p
                    let mutable rel = 0.0
                    let mutable absErr = 0.0
@@ -57,10 +60,13 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
                        let x0 = x[k]
                        let h = step * max 1.0 (abs x0)
                        x[k] <- x0 + h
+                       bind ()
                        let up = f ()
                        x[k] <- x0 - h
+                       bind ()
                        let down = f ()
                        x[k] <- x0
+                       bind ()
                        let numeric = (up - down) / (2.0 * h)
                        let exact = if isNull lambda then 0.0 else lambda.Data[k]
                        let d = abs (exact - numeric)

@@ -81,7 +81,8 @@ exception GraphException of GraphError with
 
 /// A validated, immutable DAG with one chosen output z_n.
 [<Sealed>]
-type Graph private (nodes: Node[], output: string, index: Dictionary<string, int>, order: int[], shapes: Shape[]) =
+type Graph private (nodes: Node[], output: string, index: Dictionary<string, int>, order: int[], shapes: Shape[],
+                    ancestors: int[][]) =
 
     /// The nodes in the order they were declared.
     member _.Nodes: IReadOnlyList<Node> = nodes
@@ -92,6 +93,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     member internal _.Order = order
     /// The shape of every node, by declaration index.
     member internal _.Shapes = shapes
+    /// The declaration indices of every node's ancestors, in argument order.
+    member internal _.AncestorIndices = ancestors
 
     member _.Contains(id: string) = index.ContainsKey id
     member _.IndexOf(id: string) =
@@ -104,7 +107,7 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     /// The same nodes with another output.
     member _.WithOutput(newOutput: string) =
         if not (index.ContainsKey newOutput) then raise (GraphException(MissingOutput newOutput))
-        Graph(nodes, newOutput, index, order, shapes)
+        Graph(nodes, newOutput, index, order, shapes, ancestors)
 
     /// Same nodes (id, op, attributes, ancestors, values bit for bit) in the same order, same output.
     override _.Equals(o: obj) =
@@ -149,12 +152,19 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
                 | _, Some v when v.Shape <> shapes[i] -> fail (ValueShape(n.Id, shapes[i], v.Shape))
                 | _ -> ()
             if not (index.ContainsKey output) then fail (MissingOutput output)
-            Ok(Graph(nodes, output, index, order, shapes))
+            Ok(Graph(nodes, output, index, order, shapes, ancestorsOf))
         with GraphException e ->
             Error e
 
     /// Validates the nodes within the default limits and builds the graph, or says what is wrong.
     static member TryCreate(nodes: Node seq, output: string) = Graph.TryCreate(nodes, output, Limits.Default)
+
+    /// A graph from a builder that has already checked every node as it was added (ids, arities, shapes,
+    /// values) and resolved its ancestors; declaration order is topological by construction.
+    static member internal OfChecked(nodes: Node[], output: string, index: Dictionary<string, int>, ancestors: int[][],
+                                     shapes: Shape[]) =
+        if not (index.ContainsKey output) then raise (GraphException(MissingOutput output))
+        Graph(nodes, output, index, Array.init nodes.Length id, shapes, ancestors)
 
     /// Validates the nodes and builds the graph; raises GraphException naming the node at fault.
     static member Create(nodes: Node seq, output: string, limits: Limits) =

@@ -27,9 +27,20 @@ public sealed class LimitsTests
         var b = new GraphBuilder();
         var column = b.Input("column", 200_000, 1);
         var row = b.Input("row", 1, 200_000);
-        var outer = b.MatMul(column, row, "outer");
-        var e = Assert.Throws<GraphException>(() => b.Build(b.Sum(outer, "s")));
+        var e = Assert.Throws<GraphException>(() => b.MatMul(column, row, "outer"));
         Assert.Equal("node 'outer': a value of shape 200000x200000 has more than the limit of 134217728 elements", e.Message);
+    }
+
+    [Fact]
+    public void ABuilderChecksItsLimitsAsNodesAreAdded()
+    {
+        var b = new GraphBuilder(new Limits(maxNodes: 2, maxTensorElements: 10));
+        var x = b.Input("x", 2, 5);
+        Assert.Equal("node 'y': a value of shape 2x10 has more than the limit of 10 elements",
+            Assert.Throws<GraphException>(() => b.Input("y", 2, 10)).Message);
+        b.Sum(x, "s");
+        Assert.Equal("the graph has 3 nodes, more than the limit of 2",
+            Assert.Throws<GraphException>(() => b.Neg(x, "n")).Message);
     }
 
     [Fact]
