@@ -204,7 +204,11 @@ module Engine =
     /// Forward pass: z_i = f_i(z_α(i)) for every node in plan order.
     let forward (e: Evaluation) =
         let plan = e.Plan
-        let ops, kinds, arg0, arg1 = plan.Ops, plan.Kinds, plan.Arg0, plan.Arg1
+        // One binding each: a tuple pattern allocates its tuple in an unoptimised (Debug) build.
+        let ops = plan.Ops
+        let kinds = plan.Kinds
+        let arg0 = plan.Arg0
+        let arg1 = plan.Arg1
         let z = e.ScalarValues
         let bound = e.Bound
         let n = plan.Count
@@ -241,12 +245,18 @@ module Engine =
         if mode = Adjoints.All && not e.KeepsAllValues then
             invalidOp "this evaluation keeps only the values that the adjoints of inputs and parameters need; make it with new Evaluation(plan) for Adjoints.All"
         let shapes = plan.Shapes
-        let start, succ, slot = plan.SuccessorStart, plan.SuccessorNode, plan.SuccessorSlot
-        let edgeInfo, other, edgeOp = plan.EdgeInfo, plan.EdgeOther, plan.EdgeOp
+        // One binding each, as in forward.
+        let start = plan.SuccessorStart
+        let succ = plan.SuccessorNode
+        let slot = plan.SuccessorSlot
+        let edgeInfo = plan.EdgeInfo
+        let other = plan.EdgeOther
+        let edgeOp = plan.EdgeOp
         let needs = plan.NeedsMask mode
         let isScalar = plan.IsScalar
         let needed = if mode = Adjoints.All then EdgeInfo.NeededAll else EdgeInfo.NeededInputs
-        let z, lambda = e.ScalarValues, e.ScalarAdjoints
+        let z = e.ScalarValues
+        let lambda = e.ScalarAdjoints
         // The node whose VJP is running, named if it fails.
         let mutable current = out
         use zp = fixed z
