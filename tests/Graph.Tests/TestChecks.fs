@@ -28,11 +28,11 @@ let partials (graph: Graph) (inputs: IReadOnlyDictionary<string, Tensor>) (id: s
         |> Seq.map (fun n ->
             if n.Id = id then { n with Op = Leaf.input (graph.ShapeOf id); Ancestors = [||]; Value = None } else n)
     let plan = Plan.Compile(Graph.Create(nodes, graph.Output))
-    let bound = Dictionary<string, Tensor>(inputs)
-    bound[id] <- zj
-    let e = Engine.bind plan bound
-    let x = e.Value(id).Data
+    let e = Engine.bind plan inputs
+    // Perturbed through Set: a 1×1 value read from an evaluation is a copy, not its buffer.
+    let x = Array.copy zj.Data
     let f () =
+        e.Set(id, Tensor(zj.Rows, zj.Cols, x))
         Engine.forward e
         e.Output.ScalarValue
     Tensor(zj.Rows, zj.Cols, Array.init x.Length (fun k -> centralDifference f x k (Step * max 1.0 (abs x[k]))))

@@ -79,6 +79,21 @@ let ``two-layer net: the gradient check passes (step 1e-6, relative error 1e-6 w
         report $"two-layer gradient check {c.Node}: max relative {c.MaxRelativeError:E2}, max absolute {c.MaxAbsoluteError:E2} over {c.Elements}"
     assertWithin 1e-6 "two-layer gradient check" check.MaxRelativeError
 
+[<Fact>]
+let ``an intermediate scalar as z_n: λ = 1 there, its ancestors' by closed form, none after it`` () =
+    // s = sin x, q = s·s (the output), t = q + s after it: λ_s = 2s, λ_x = 2s·cos x, no λ_t.
+    let b = GraphBuilder()
+    let s = b.Sin(b.Input("x", Tensor.Scalar 0.7), "s")
+    let q = b.Mul(s, s, "q")
+    let graph = (b.Build(b.Add(q, s, "t"))).WithOutput "q"
+    for mode in [ Adjoints.All; Adjoints.InputsAndParameters ] do
+        let e = Engine.gradient mode (Plan.Compile graph) null
+        assertWithin 1e-15 "z_n = sin² x" (relativeError 0.0 (sin 0.7 * sin 0.7) e.Output.ScalarValue)
+        Assert.Equal(1.0, (e.Adjoint "q").ScalarValue)
+        Assert.Null(e.Adjoint "t")
+        assertWithin 1e-15 "λ_s" (relativeError 0.0 (2.0 * sin 0.7) (e.Adjoint "s").ScalarValue)
+        assertWithin 1e-15 "λ_x" (relativeError 0.0 (2.0 * sin 0.7 * cos 0.7) (e.Adjoint "x").ScalarValue)
+
 // Remark 1: Forward once per compute node, Vjp once per edge whose ends both need an adjoint.
 
 /// Counts the calls of one node's op and delegates everything to it.

@@ -84,6 +84,19 @@ let ``random scalar DAGs give the bits of ops run on fresh tensors`` () =
         let plan = Plan.Compile(b.Build nodes[nodes.Count - 1])
         assertSameBits plan (Engine.gradient Adjoints.All plan null)
 
+[<Fact>]
+let ``a 1×1 value read from an evaluation is a copy: writing into it changes nothing, Set does`` () =
+    let b = GraphBuilder()
+    let plan = Plan.Compile(b.Build(b.Sin(b.Input("x", Tensor.Scalar 0.5), "z")))
+    let e = Engine.evaluate plan null
+    (e.Value "x").Data[0] <- 2.0
+    Engine.forward e
+    Assert.Equal(0.5, (e.Value "x").ScalarValue)
+    Assert.Equal(sin 0.5, e.Output.ScalarValue)
+    e.Set("x", Tensor.Scalar 2.0)
+    Engine.forward e
+    Assert.Equal(sin 2.0, e.Output.ScalarValue)
+
 let private chain ops =
     let b = GraphBuilder()
     let x = b.Input("x", Tensor.Scalar 0.5)
