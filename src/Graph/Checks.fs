@@ -107,7 +107,18 @@ let residuals (plan: Plan) (values: IReadOnlyList<Tensor>) (adjoints: IReadOnlyL
             dual <- max dual (maxAbsDiff lambda.Data expected.Data)
     { Primal = primal; Dual = dual }
 
-/// The residuals of an evaluation made by the local engine.
+/// The residuals of an evaluation made by the local engine. They need every value z_i, so an evaluation
+/// that did not keep some (one made for Adjoints.InputsAndParameters, see Evaluation.HasValue) is refused
+/// with an ArgumentException naming the first such node; evaluate with Engine.bind (or new
+/// Evaluation(plan)) to keep every value.
 let residualsOf (e: Evaluation) =
-    let n = e.Plan.Count
-    residuals e.Plan (Array.init n e.ValueAt) (Array.init n e.AdjointAt)
+    let plan = e.Plan
+    let n = plan.Count
+    match Seq.tryFind (e.HasValueAt >> not) (seq { 0 .. n - 1 }) with
+    | Some p ->
+        invalidArg "e" (
+            $"the Lagrangian residuals need every value, and this evaluation did not keep that of node '{plan.Ids[p]}' "
+            + "(it computes only the adjoints of inputs and parameters); evaluate with Engine.bind or new Evaluation(plan), "
+            + "then Engine.forward and Engine.backward"
+        )
+    | None -> residuals plan (Array.init n e.ValueAt) (Array.init n e.AdjointAt)

@@ -81,7 +81,10 @@ let ``the Lagrangian certificate: both residuals vanish, and one wrong adjoint o
     let dag = RandomDag.realise spec
     let plan = Plan.Compile dag.Graph
     for mode in [ Adjoints.All; Adjoints.InputsAndParameters ] do
-        let e = Engine.gradient mode plan dag.Inputs
+        // Made with bind, so that it keeps every value the residuals read in either mode.
+        let e = Engine.bind plan dag.Inputs
+        Engine.forward e
+        Engine.backward mode e
         let r = Checks.residualsOf e
         let values, adjoints = copies e
         // Scaled by the largest |z| and |λ|: 1e-12 leaves room for rounding only.
@@ -106,6 +109,24 @@ let ``the Lagrangian certificate: both residuals vanish, and one wrong adjoint o
         values[i].Data[0] <- values[i].Data[0] + delta
         let corrupted = Checks.residuals plan values adjoints
         Assert.True(corrupted.Primal >= 0.5 * delta, $"primal residual {corrupted.Primal} after moving z_{plan.Ids[i]} by {delta}")
+
+[<Fact>]
+let ``the residuals of an evaluation that dropped values are refused, naming the node`` () =
+    let b = GraphBuilder()
+    let x = b.Input("x", Tensor(3, 1, [| 0.1; -0.7; 1.2 |]))
+    // sum's VJP reads neither its argument nor its output: the lean evaluation drops s.
+    let plan = Plan.Compile(b.Build(b.Sum(b.Sin(x, "s"), "z")))
+    let lean = Engine.gradient Adjoints.InputsAndParameters plan null
+    Assert.False(lean.HasValue "s")
+    let ex = throws<ArgumentException> (fun () -> Checks.residualsOf lean |> ignore)
+    Assert.Contains("node 's'", ex.Message)
+    // The same adjoints with every value kept are certified.
+    let e = Engine.bind plan null
+    Engine.forward e
+    Engine.backward Adjoints.InputsAndParameters e
+    let r = Checks.residualsOf e
+    Assert.Equal(0.0, r.Primal)
+    Assert.Equal(0.0, r.Dual)
 
 /// sin with a VJP 1% too large: what a subtly wrong op looks like.
 let private wrongSin =

@@ -258,11 +258,15 @@ let private inputSets (seed: int) (count: int) =
     let rnd = Random seed
     [ for _ in 1 .. count -> readOnly [ "X", randomTensor rnd 8 4; "y", randomTensor rnd 8 1; "W1", randomTensor rnd 4 4 ] ]
 
-/// Every value and adjoint of two evaluations, bit for bit.
+/// Every value both evaluations keep and every adjoint, bit for bit; two evaluations made alike keep
+/// the same values.
 let private assertSameEvaluation (expected: Evaluation) (actual: Evaluation) =
     for p in 0 .. expected.Plan.Count - 1 do
         let id = expected.Plan.Ids[p]
-        assertBitwise $"z_{id}" (expected.Value id) (actual.Value id)
+        if expected.KeepsAllValues = actual.KeepsAllValues then
+            Assert.True((expected.HasValue id = actual.HasValue id), $"z_{id} kept in one evaluation only")
+        if expected.HasValue id && actual.HasValue id then
+            assertBitwise $"z_{id}" (expected.Value id) (actual.Value id)
         match expected.Adjoint id, actual.Adjoint id with
         | null, null -> ()
         | null, _
@@ -297,12 +301,24 @@ let ``forward-only evaluation gives the same values and keeps no adjoints`` () =
 let ``reusing one Evaluation gives what fresh evaluations give`` () =
     let plan = Plan.Compile twoLayer.Value
     let reused = Evaluation plan
+    let reusedLean = Evaluation(plan, Adjoints.InputsAndParameters)
+    Assert.True reused.KeepsAllValues
     for set in inputSets 11 4 do
         for mode in [ Adjoints.All; Adjoints.InputsAndParameters ] do
             reused.SetAll set
             Engine.forward reused
             Engine.backward mode reused
+            // Every value, against a fresh evaluation that keeps them all, then against the mode's own.
+            let fresh = Engine.bind plan set
+            Engine.forward fresh
+            Engine.backward mode fresh
+            assertSameEvaluation fresh reused
             assertSameEvaluation (Engine.gradient mode plan set) reused
+        // An evaluation that shares buffers gives the same when reused.
+        reusedLean.SetAll set
+        Engine.forward reusedLean
+        Engine.backward Adjoints.InputsAndParameters reusedLean
+        assertSameEvaluation (Engine.gradient Adjoints.InputsAndParameters plan set) reusedLean
         // A forward-only run on it forgets the adjoints.
         Engine.forward reused
         Assert.False reused.HasAdjoints

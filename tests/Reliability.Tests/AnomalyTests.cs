@@ -52,6 +52,33 @@ public sealed class AnomalyTests
     }
 
     [Fact]
+    public void TheValueChecksRefuseAnEvaluationThatDropsValues()
+    {
+        // Made for the inputs' adjoints only, it does not keep 'logged' (sum's VJP does not read it).
+        var plan = LogOfDifference(out _);
+        var e = new Evaluation(plan, Adjoints.InputsAndParameters);
+        e.Set("x", Tensor.OfRows([[2.0], [0.5], [3.0]]));
+        var error = Assert.Throws<ArgumentException>(() => Anomaly.forward(e));
+        Assert.Contains("node 'logged'", error.Message);
+        Assert.False(e.HasAdjoints);
+    }
+
+    [Fact]
+    public void TheAdjointChecksWorkOnAnEvaluationThatDropsValues()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 2, 1);
+        var q = b.Div(b.Constant("ones", Tensor.OfRows([[1.0], [1.0]])), x, "q");
+        var plan = Plan.Compile(b.Build(b.Sum(b.Neg(q, "negated"), "z")));
+        var inputs = new Dictionary<string, Tensor> { ["x"] = Tensor.OfRows([[1.0], [1e-200]]) };
+        var e = Engine.gradient(Adjoints.InputsAndParameters, plan, inputs);
+        Assert.False(e.HasValue("negated"));
+        var error = Assert.Throws<EvaluationException>(() => Anomaly.checkAdjoints(e));
+        Assert.Equal("x", error.Node);
+        Assert.Contains("adjoint became Infinity at (1, 0) in the backward pass, from the VJP of successor 'q' (op 'div', argument 1)", error.Message);
+    }
+
+    [Fact]
     public void FiniteEvaluationsPassUnchanged()
     {
         var plan = LogOfDifference(out _);
