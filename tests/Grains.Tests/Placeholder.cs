@@ -1,0 +1,1 @@
+namespace Adjoint.Grains.Tests; internal static class Placeholder { }
