@@ -17,10 +17,11 @@ public interface IGraphGrain : IGrainWithStringKey
     [Alias("deploy")] Task<DeployResult> Deploy(string json, int partitions);
 
     /// <summary>What a version is (0: the latest).</summary>
-    [Alias("describe")] Task<GraphDescription> Describe(int version);
+    [AlwaysInterleave, Alias("describe")] Task<GraphDescription> Describe(int version);
 
-    /// <summary>What a silo needs to run a version.</summary>
-    [Alias("spec")] Task<GraphSpec> GetSpec(int version);
+    /// <summary>What a silo needs to run a version. Interleaves: node grains activated while this grain
+    /// awaits them (counting, placing, stepping) ask it for the spec.</summary>
+    [AlwaysInterleave, Alias("spec")] Task<GraphSpec> GetSpec(int version);
 
     /// <summary>Removes a version and the stored parameter values of its nodes.</summary>
     [Alias("undeploy")] Task Undeploy(int version);

@@ -1,1 +1,0 @@
-namespace Adjoint.Grains.Tests; internal static class Placeholder { }
