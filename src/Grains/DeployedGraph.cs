@@ -9,7 +9,8 @@ public sealed class DeployedGraph
 {
     private readonly INodeGrain[] _nodes;
 
-    internal DeployedGraph(string graphId, int version, GraphSpec spec, IGrainFactory grains)
+    /// <summary>Compiles a version from its spec; node grain references come from <paramref name="grains"/>.</summary>
+    public DeployedGraph(string graphId, int version, GraphSpec spec, IGrainFactory grains)
     {
         GraphId = graphId;
         Version = version;

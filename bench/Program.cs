@@ -1,0 +1,14 @@
+// Benchmark entry: the first argument names the suite.
+using Adjoint.Bench;
+
+return args.FirstOrDefault() switch
+{
+    "distributed" => await Distributed.Run(Console.Out),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- distributed");
+    return 2;
+}
