@@ -6,65 +6,77 @@ using Orleans.Placement;
 namespace Adjoint.Grains;
 
 /// <summary>
-/// One batch. It starts an evaluation by sending every leaf its Start; from then on only nodes talk,
-/// and they report to it: z_n (every z if asked), the λ the mode returns, a "done" from each node that
-/// does not reach z_n, or a failure. The counts it expects come from the core's plan.
-/// Reentrant: reports interleave with the awaiting Run.
+/// Coordinates the batches of one client graph handle (reused, so that a batch costs no activation).
+/// It starts an evaluation by sending every leaf its Start; from then on only nodes talk, and they
+/// report to it: z_n (every z if asked), the λ the mode returns, a "done" from each node that does not
+/// reach z_n, or a failure. The counts it expects come from the core's plan. Reentrant: reports and
+/// other batches interleave with an awaiting Run.
 /// </summary>
 [Reentrant, PreferLocalPlacement]
 public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordinatorGrain
 {
-    private sealed class InFlight
+    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
     {
-        public int Pending;
-        public TensorData? Output;
-        public Dictionary<string, TensorData> Values = [];
-        public Dictionary<string, TensorData> Adjoints = [];
+        public BatchRequest Request { get; } = request;
+        public DeployedGraph Graph { get; } = graph;
+        /// <summary>The number of this batch's evaluation 0 here; evaluation i is First + i.</summary>
+        public int First { get; } = first;
+        public int Expected { get; } = expected;
+        public int[] Leaves { get; } = leaves;
+        public EvaluationResult?[] Results { get; } = new EvaluationResult?[request.Inputs.Count];
+        public int Next;
+        public int InFlight;
+        public int Completed;
+        public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private DeployedGraph? _graph;
-    private BatchRequest? _request;
-    private EvaluationResult?[] _results = [];
-    private readonly Dictionary<int, InFlight> _inFlight = [];
-    private int _next;
-    private int _completed;
-    private int _expected;
-    private int[] _leaves = [];
-    private TaskCompletionSource? _done;
+    private sealed class Evaluation(Batch batch, int local, int pending)
+    {
+        public Batch Batch { get; } = batch;
+        public int Local { get; } = local;
+        public int Pending = pending;
+        public TensorData? Output;
+        public readonly Dictionary<string, TensorData> Values = [];
+        public readonly Dictionary<string, TensorData> Adjoints = [];
+    }
+
+    private readonly Dictionary<Guid, Batch> _batches = [];
+    private readonly Dictionary<int, Evaluation> _inFlight = [];
+    // Start items of this turn, by batch and leaf; flushed as one message per leaf.
+    private readonly Dictionary<(Batch, int), List<StartItem>> _outStarts = [];
+    private int _nextNumber;
 
     /// <inheritdoc/>
     public async Task<List<EvaluationResult>> Run(BatchRequest request)
     {
-        if (_request is not null) throw new InvalidOperationException("a coordinator runs one batch");
         var graph = await cache.Get(request.GraphId, request.Version);
         Validate(graph, request);
-        _graph = graph;
-        _request = request;
-        _results = new EvaluationResult?[request.Inputs.Count];
-        _expected = Expected(graph, request);
+        if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
         var plan = graph.Plan;
-        _leaves = [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)];
-        _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
+            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)]);
+        _nextNumber += request.Inputs.Count;
+        _batches[request.Id] = batch;
         try
         {
-            var window = Math.Max(1, request.Window);
-            while (_next < _results.Length && _inFlight.Count < window) StartNext();
-            if (_results.Length == 0) _done.TrySetResult();
+            Refill(batch);
+            Flush();
+            if (batch.Results.Length == 0) batch.Done.TrySetResult();
             if (request.Timeout is { } timeout)
             {
-                var finished = await Task.WhenAny(_done.Task, Task.Delay(timeout));
-                if (finished != _done.Task)
+                var finished = await Task.WhenAny(batch.Done.Task, Task.Delay(timeout));
+                if (finished != batch.Done.Task)
                 {
-                    Abandon();
-                    throw new TimeoutException($"batch of {_results.Length} evaluations of graph '{request.GraphId}' v{request.Version} timed out after {timeout}; {_completed} completed");
+                    Abandon(batch);
+                    throw new TimeoutException($"batch of {batch.Results.Length} evaluations of graph '{request.GraphId}' v{request.Version} timed out after {timeout}; {batch.Completed} completed");
                 }
             }
-            await _done.Task;
-            return [.. _results.Select(r => r!)];
+            await batch.Done.Task;
+            return [.. batch.Results.Select(r => r!)];
         }
         finally
         {
-            DeactivateOnIdle();
+            _batches.Remove(request.Id);
         }
     }
 
@@ -103,82 +115,92 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
         return count;
     }
 
-    private void StartNext()
+    // Starts evaluations of the batch while its window has room.
+    private void Refill(Batch batch)
     {
-        var index = _next++;
-        var request = _request!;
-        _inFlight[index] = new InFlight { Pending = _expected };
-        var context = new EvalContext(this.GetPrimaryKey(), index, request.Mode, request.ReportValues);
-        var inputs = request.Inputs[index];
-        foreach (var p in _leaves)
-            _ = _graph!.Node(p).Start(context, inputs.TryGetValue(_graph.Plan.Ids[p], out var v) ? v : null);
+        var request = batch.Request;
+        var window = Math.Max(1, request.Window);
+        var me = this.GetPrimaryKey();
+        while (batch.Next < batch.Results.Length && batch.InFlight < window)
+        {
+            var local = batch.Next++;
+            batch.InFlight++;
+            var number = batch.First + local;
+            _inFlight[number] = new Evaluation(batch, local, batch.Expected);
+            var context = new EvalContext(me, number, request.Mode, request.ReportValues);
+            var inputs = request.Inputs[local];
+            foreach (var p in batch.Leaves)
+            {
+                if (!_outStarts.TryGetValue((batch, p), out var items)) _outStarts[(batch, p)] = items = [];
+                items.Add(new StartItem(context, inputs.TryGetValue(batch.Graph.Plan.Ids[p], out var v) ? v : null));
+            }
+        }
     }
 
-    private void Complete(int index, EvaluationResult result)
+    private void Flush()
     {
-        _inFlight.Remove(index);
-        _results[index] = result;
-        _completed++;
-        if (_next < _results.Length) StartNext();
-        else if (_completed == _results.Length) _done!.TrySetResult();
+        foreach (var ((batch, p), items) in _outStarts) _ = batch.Graph.Node(p).Start([.. items]);
+        _outStarts.Clear();
     }
 
-    private void Arrived(int index, InFlight evaluation)
+    private void Complete(int number, Evaluation evaluation, EvaluationResult result)
     {
-        if (--evaluation.Pending == 0)
-            Complete(index, new EvaluationResult { Output = evaluation.Output, Values = evaluation.Values, Adjoints = evaluation.Adjoints });
+        _inFlight.Remove(number);
+        var batch = evaluation.Batch;
+        batch.Results[evaluation.Local] = result;
+        batch.InFlight--;
+        batch.Completed++;
+        if (batch.Completed == batch.Results.Length) batch.Done.TrySetResult();
+        else Refill(batch);
     }
 
     /// <inheritdoc/>
-    public Task ReportValue(int index, int position, TensorData value)
+    public Task Report(Report[] reports)
     {
-        if (!_inFlight.TryGetValue(index, out var evaluation)) return Task.CompletedTask;
-        var plan = _graph!.Plan;
-        if (position == plan.Output) evaluation.Output = value;
-        if (_request!.ReportValues) evaluation.Values[plan.Ids[position]] = value;
-        Arrived(index, evaluation);
+        foreach (var report in reports)
+        {
+            // Reports of finished (failed, abandoned) evaluations find nothing and are dropped.
+            if (!_inFlight.TryGetValue(report.Index, out var evaluation)) continue;
+            var plan = evaluation.Batch.Graph.Plan;
+            switch (report.Kind)
+            {
+                case ReportKind.Failure:
+                    // The first failure decides.
+                    Complete(report.Index, evaluation, new EvaluationResult { Failure = report.Failure });
+                    continue;
+                case ReportKind.Value:
+                    if (report.Position == plan.Output) evaluation.Output = report.Tensor;
+                    if (evaluation.Batch.Request.ReportValues) evaluation.Values[plan.Ids[report.Position]] = report.Tensor!;
+                    break;
+                case ReportKind.Adjoint:
+                    evaluation.Adjoints[plan.Ids[report.Position]] = report.Tensor!;
+                    break;
+                case ReportKind.Done:
+                    break;
+            }
+            if (--evaluation.Pending == 0)
+                Complete(report.Index, evaluation, new EvaluationResult { Output = evaluation.Output, Values = evaluation.Values, Adjoints = evaluation.Adjoints });
+        }
+        Flush();
         return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
-    public Task ReportAdjoint(int index, int position, TensorData adjoint)
+    public Task Cancel(Guid batch)
     {
-        if (!_inFlight.TryGetValue(index, out var evaluation)) return Task.CompletedTask;
-        evaluation.Adjoints[_graph!.Plan.Ids[position]] = adjoint;
-        Arrived(index, evaluation);
+        if (!_batches.TryGetValue(batch, out var running) || running.Done.Task.IsCompleted) return Task.CompletedTask;
+        Abandon(running);
+        running.Done.TrySetCanceled();
         return Task.CompletedTask;
     }
 
-    /// <inheritdoc/>
-    public Task ReportDone(int index)
+    // Tells every node to drop the state of the batch's evaluations, and starts no more of them.
+    private void Abandon(Batch batch)
     {
-        if (_inFlight.TryGetValue(index, out var evaluation)) Arrived(index, evaluation);
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc/>
-    public Task ReportFailure(int index, EvaluationFailure failure)
-    {
-        // The first failure decides; later reports of this evaluation find it gone and are dropped.
-        if (_inFlight.ContainsKey(index)) Complete(index, new EvaluationResult { Failure = failure });
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc/>
-    public Task Cancel()
-    {
-        if (_done is null || _done.Task.IsCompleted) return Task.CompletedTask;
-        Abandon();
-        _done.TrySetCanceled();
-        return Task.CompletedTask;
-    }
-
-    // Tells every node to drop the state of the evaluations still in flight, and starts no more.
-    private void Abandon()
-    {
-        _next = _results.Length;
-        if (_inFlight.Count == 0) return;
-        _inFlight.Clear();
-        for (var p = 0; p < _graph!.Plan.Count; p++) _ = _graph.Node(p).Abandon(this.GetPrimaryKey());
+        batch.Next = batch.Results.Length;
+        foreach (var number in _inFlight.Where(e => e.Value.Batch == batch).Select(e => e.Key).ToList()) _inFlight.Remove(number);
+        foreach (var key in _outStarts.Keys.Where(k => k.Item1 == batch).ToList()) _outStarts.Remove(key);
+        var me = this.GetPrimaryKey();
+        for (var p = 0; p < batch.Graph.Plan.Count; p++) _ = batch.Graph.Node(p).Abandon(me, batch.First, batch.Results.Length);
     }
 }

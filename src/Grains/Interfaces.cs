@@ -49,20 +49,23 @@ public interface IGraphGrain : IGrainWithStringKey
 [Alias("adjoint.INodeGrain"), Version(1)]
 public interface INodeGrain : IGrainWithStringKey
 {
-    /// <summary>Starts an evaluation at a leaf: its value from the request, or its stored value when null.</summary>
-    [OneWay, Alias("start")] Task Start(EvalContext context, TensorData? value);
+    // Work messages carry arrays: what one turn of a node produces for one neighbour travels together,
+    // so evaluations in flight share messages while a lone evaluation still moves one hop per message.
 
-    /// <summary>z of the ancestor in argument <paramref name="slot"/>; null when that ancestor failed.</summary>
-    [OneWay, Alias("value")] Task Value(EvalContext context, int slot, TensorData? value);
+    /// <summary>Starts evaluations at a leaf.</summary>
+    [OneWay, Alias("start")] Task Start(StartItem[] items);
+
+    /// <summary>Values z of ancestors.</summary>
+    [OneWay, Alias("values")] Task Values(ValueItem[] items);
+
+    /// <summary>VJP terms from successors.</summary>
+    [OneWay, Alias("adjoints")] Task Adjoints(AdjointItem[] items);
 
     /// <summary>
-    /// The VJP term λ_i ∂f_i/∂z_j from the successor edge <paramref name="edge"/> (index in this node's
-    /// successor list, the plan's summation order); null when the evaluation failed downstream.
+    /// Drops the state of the evaluations numbered [first, first + count) of a coordinator (a cancelled or
+    /// timed-out batch) and ignores their later messages.
     /// </summary>
-    [OneWay, Alias("adjoint")] Task Adjoint(EvalContext context, int edge, TensorData? term);
-
-    /// <summary>Drops the state of a batch that was cancelled or timed out, and ignores its later messages.</summary>
-    [OneWay, Alias("abandon")] Task Abandon(Guid batch);
+    [OneWay, Alias("abandon")] Task Abandon(Guid coordinator, int first, int count);
 
     /// <summary>The per-evaluation state entries this node holds.</summary>
     [Alias("live")] Task<int> LiveStates();
@@ -83,25 +86,16 @@ public interface INodeGrain : IGrainWithStringKey
     [Alias("clear-parameter")] Task ClearParameter();
 }
 
-/// <summary>Coordinates one batch (key: the batch id): starts evaluations, collects reports, returns results.</summary>
+/// <summary>Coordinates batches (key: one per client graph handle): starts evaluations, collects reports, returns results.</summary>
 [Alias("adjoint.ICoordinatorGrain"), Version(1)]
 public interface ICoordinatorGrain : IGrainWithGuidKey
 {
-    /// <summary>Runs the batch; results in submission order.</summary>
+    /// <summary>Runs a batch; results in submission order. Batches may run concurrently.</summary>
     [ResponseTimeout("01:00:00"), Alias("run")] Task<List<EvaluationResult>> Run(BatchRequest request);
 
-    /// <summary>Cancels the batch: its Run fails with an OperationCanceledException.</summary>
-    [Alias("cancel")] Task Cancel();
+    /// <summary>Cancels a batch: its Run fails with an OperationCanceledException.</summary>
+    [Alias("cancel")] Task Cancel(Guid batch);
 
-    /// <summary>z of node <paramref name="position"/> (plan position) for an evaluation.</summary>
-    [OneWay, Alias("report-value")] Task ReportValue(int index, int position, TensorData value);
-
-    /// <summary>λ of node <paramref name="position"/> for an evaluation.</summary>
-    [OneWay, Alias("report-adjoint")] Task ReportAdjoint(int index, int position, TensorData adjoint);
-
-    /// <summary>A node that does not reach z_n finished its forward step.</summary>
-    [OneWay, Alias("report-done")] Task ReportDone(int index);
-
-    /// <summary>An op failed in an evaluation.</summary>
-    [OneWay, Alias("report-failure")] Task ReportFailure(int index, EvaluationFailure failure);
+    /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
+    [OneWay, Alias("report")] Task Report(Report[] reports);
 }

@@ -40,8 +40,12 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     }
 
     private readonly Dictionary<EvalKey, State> _live = [];
-    private readonly HashSet<Guid> _abandoned = [];
-    private readonly Queue<Guid> _abandonedOrder = new();
+    // Evaluations of cancelled batches: (coordinator, first, count), the most recent 256.
+    private readonly Queue<(Guid Coordinator, int First, int Count)> _abandoned = new();
+    // What this turn sends, by destination; flushed as one message per destination at the end of the turn.
+    private readonly Dictionary<int, List<ValueItem>> _outValues = [];
+    private readonly Dictionary<int, List<AdjointItem>> _outTerms = [];
+    private readonly Dictionary<Guid, List<Report>> _outReports = [];
     private DeployedGraph _graph = null!;
     private Plan _plan = null!;
     private int _p;
@@ -87,7 +91,31 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         }
     }
 
-    private ICoordinatorGrain Coordinator(EvalContext context) => GrainFactory.GetGrain<ICoordinatorGrain>(context.Batch);
+    private static void Add<TKey, TItem>(Dictionary<TKey, List<TItem>> outbox, TKey key, TItem item) where TKey : notnull
+    {
+        if (!outbox.TryGetValue(key, out var list)) outbox[key] = list = [];
+        list.Add(item);
+    }
+
+    private void Flush()
+    {
+        foreach (var (node, items) in _outValues) _ = _graph.Node(node).Values([.. items]);
+        foreach (var (node, items) in _outTerms) _ = _graph.Node(node).Adjoints([.. items]);
+        foreach (var (coordinator, items) in _outReports) _ = GrainFactory.GetGrain<ICoordinatorGrain>(coordinator).Report([.. items]);
+        _outValues.Clear();
+        _outTerms.Clear();
+        _outReports.Clear();
+    }
+
+    private void Report(EvalContext context, ReportKind kind, TensorData? tensor = null, EvaluationFailure? failure = null) =>
+        Add(_outReports, context.Coordinator, new Report(context.Index, kind, _p, tensor, failure));
+
+    private bool Abandoned(EvalContext context)
+    {
+        foreach (var (coordinator, first, count) in _abandoned)
+            if (coordinator == context.Coordinator && context.Index >= first && context.Index < first + count) return true;
+        return false;
+    }
 
     private State Open(EvalKey key)
     {
@@ -101,43 +129,51 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
 
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
-    private void Fail(EvalContext context, string node, string op, string message) =>
-        _ = Coordinator(context).ReportFailure(context.Index, new EvaluationFailure(node, op, message));
+    private void Fail(EvalContext context, string message) =>
+        Report(context, ReportKind.Failure, failure: new EvaluationFailure(_plan.Ids[_p], _op.Name, message));
 
     /// <inheritdoc/>
-    public Task Start(EvalContext context, TensorData? value)
+    public Task Start(StartItem[] items)
     {
-        if (_abandoned.Count > 0 && _abandoned.Contains(context.Batch)) return Task.CompletedTask;
-        var z = value?.ToTensor() ?? _stored;
-        if (z is null) Fail(context, _plan.Ids[_p], _op.Name, "no value bound to this input");
-        Forwarded(context, null, z);
+        foreach (var (context, value) in items)
+        {
+            if (_abandoned.Count > 0 && Abandoned(context)) continue;
+            var z = value?.ToTensor() ?? _stored;
+            if (z is null) Fail(context, "no value bound to this input");
+            Forwarded(context, null, z);
+        }
+        Flush();
         return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
-    public Task Value(EvalContext context, int slot, TensorData? value)
+    public Task Values(ValueItem[] items)
     {
-        if (_abandoned.Count > 0 && _abandoned.Contains(context.Batch)) return Task.CompletedTask;
-        var state = Open(context.Key);
-        state.Args[slot] = value?.ToTensor();
-        if (value is null) state.Failed = true;
-        if (++state.ArgsReceived < _args.Length) return Task.CompletedTask;
-        Tensor? z = null;
-        if (!state.Failed)
+        foreach (var (context, slot, value) in items)
         {
-            var shape = _plan.Shape(_p);
-            z = new Tensor(shape.Rows, shape.Cols);
-            try
+            if (_abandoned.Count > 0 && Abandoned(context)) continue;
+            var state = Open(context.Key);
+            state.Args[slot] = value?.ToTensor();
+            if (value is null) state.Failed = true;
+            if (++state.ArgsReceived < _args.Length) continue;
+            Tensor? z = null;
+            if (!state.Failed)
             {
-                _op.Forward(state.Args!, z);
+                var shape = _plan.Shape(_p);
+                z = new Tensor(shape.Rows, shape.Cols);
+                try
+                {
+                    _op.Forward(state.Args!, z);
+                }
+                catch (Exception e)
+                {
+                    Fail(context, Reason(e));
+                    z = null;
+                }
             }
-            catch (Exception e)
-            {
-                Fail(context, _plan.Ids[_p], _op.Name, Reason(e));
-                z = null;
-            }
+            Forwarded(context, state, z);
         }
-        Forwarded(context, state, z);
+        Flush();
         return Task.CompletedTask;
     }
 
@@ -147,10 +183,9 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     {
         var payload = z is null ? null : TensorData.From(z);
         foreach (var (node, slot) in _successors)
-            _ = _graph.Node(node).Value(context, slot, payload);
-        if (payload is not null && (context.ReportValues || _isOutput))
-            _ = Coordinator(context).ReportValue(context.Index, _p, payload);
-        if (!_reachesOutput) _ = Coordinator(context).ReportDone(context.Index);
+            Add(_outValues, node, new ValueItem(context, slot, payload));
+        if (payload is not null && (context.ReportValues || _isOutput)) Report(context, ReportKind.Value, payload);
+        if (!_reachesOutput) Report(context, ReportKind.Done);
         if (!_graph.NeedsAdjoint(context.Mode, _p))
         {
             _live.Remove(context.Key);
@@ -167,35 +202,40 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     }
 
     /// <inheritdoc/>
-    public Task Adjoint(EvalContext context, int edge, TensorData? term)
+    public Task Adjoints(AdjointItem[] items)
     {
-        if (!_live.TryGetValue(context.Key, out var state)) return Task.CompletedTask;
-        state.Terms[edge] = term?.ToTensor();
-        if (term is null) state.Failed = true;
-        var mode = context.Mode;
-        if (++state.TermsReceived < _neededTerms[(int)mode]) return Task.CompletedTask;
-        Tensor? lambda = null;
-        if (!state.Failed)
+        foreach (var (context, edge, term) in items)
         {
-            // λ_j = ((t₁ + t₂) + t₃) + … over the successor edges in plan order, as Engine.backward sums:
-            // the first term as it came, the rest added into a buffer of our own (received tensors are shared).
-            var owned = false;
-            for (var e = 0; e < _successors.Length; e++)
+            if (!_live.TryGetValue(context.Key, out var state)) continue;
+            state.Terms[edge] = term?.ToTensor();
+            if (term is null) state.Failed = true;
+            var mode = context.Mode;
+            if (++state.TermsReceived < _neededTerms[(int)mode]) continue;
+            Tensor? lambda = null;
+            if (!state.Failed)
             {
-                if (!_graph.NeedsAdjoint(mode, _successors[e].Node)) continue;
-                var t = state.Terms[e]!;
-                if (lambda is null) lambda = t;
-                else if (owned) Kernels.Vec.add(lambda.Data, t.Data, lambda.Data);
-                else
+                // λ_j = ((t₁ + t₂) + t₃) + … over the successor edges in plan order, as Engine.backward
+                // sums: the first term as it came, the rest added into a buffer of our own (received
+                // tensors are shared).
+                var owned = false;
+                for (var e = 0; e < _successors.Length; e++)
                 {
-                    var sum = new Tensor(t.Rows, t.Cols);
-                    Kernels.Vec.add(lambda.Data, t.Data, sum.Data);
-                    lambda = sum;
-                    owned = true;
+                    if (!_graph.NeedsAdjoint(mode, _successors[e].Node)) continue;
+                    var t = state.Terms[e]!;
+                    if (lambda is null) lambda = t;
+                    else if (owned) Kernels.Vec.add(lambda.Data, t.Data, lambda.Data);
+                    else
+                    {
+                        var sum = new Tensor(t.Rows, t.Cols);
+                        Kernels.Vec.add(lambda.Data, t.Data, sum.Data);
+                        lambda = sum;
+                        owned = true;
+                    }
                 }
             }
+            Backward(context, state, lambda);
         }
-        Backward(context, state, lambda);
+        Flush();
         return Task.CompletedTask;
     }
 
@@ -205,8 +245,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     {
         _live.Remove(context.Key);
         var mode = context.Mode;
-        if (lambda is not null && _graph.ReportsAdjoint(mode, _p))
-            _ = Coordinator(context).ReportAdjoint(context.Index, _p, TensorData.From(lambda));
+        if (lambda is not null && _graph.ReportsAdjoint(mode, _p)) Report(context, ReportKind.Adjoint, TensorData.From(lambda));
         for (var slot = 0; slot < _args.Length; slot++)
         {
             var a = _args[slot];
@@ -223,24 +262,22 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
                 }
                 catch (Exception e)
                 {
-                    Fail(context, _plan.Ids[_p], _op.Name, Reason(e));
+                    Fail(context, Reason(e));
                     lambda = null;
                 }
             }
-            _ = _graph.Node(a).Adjoint(context, _edgeInAncestor[slot], term);
+            Add(_outTerms, a, new AdjointItem(context, _edgeInAncestor[slot], term));
         }
     }
 
     /// <inheritdoc/>
-    public Task Abandon(Guid batch)
+    public Task Abandon(Guid coordinator, int first, int count)
     {
-        foreach (var key in _live.Keys.Where(k => k.Batch == batch).ToList()) _live.Remove(key);
-        // Messages of the batch still on their way must not open new state.
-        if (_abandoned.Add(batch))
-        {
-            _abandonedOrder.Enqueue(batch);
-            if (_abandonedOrder.Count > 256) _abandoned.Remove(_abandonedOrder.Dequeue());
-        }
+        foreach (var key in _live.Keys.Where(k => k.Coordinator == coordinator && k.Index >= first && k.Index < first + count).ToList())
+            _live.Remove(key);
+        // Messages of these evaluations still on their way must not open new state.
+        _abandoned.Enqueue((coordinator, first, count));
+        if (_abandoned.Count > 256) _abandoned.Dequeue();
         return Task.CompletedTask;
     }
 

@@ -17,6 +17,9 @@ public sealed class BatchOptions
 /// <summary>A graph in a cluster, seen from a client (or a grain): deploy, evaluate in batches, train.</summary>
 public sealed class DistributedGraph(IGrainFactory grains, string graphId)
 {
+    // One coordinator per handle, reused by every batch (concurrent ones too): no activation per batch.
+    private readonly ICoordinatorGrain _coordinator = grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid());
+
     /// <summary>The graph id.</summary>
     public string GraphId { get; } = graphId;
 
@@ -47,9 +50,8 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             Timeout = options.Timeout,
         };
         cancellationToken.ThrowIfCancellationRequested();
-        var coordinator = grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid());
-        await using var registration = cancellationToken.Register(() => _ = coordinator.Cancel());
-        return await coordinator.Run(request);
+        await using var registration = cancellationToken.Register(() => _ = _coordinator.Cancel(request.Id));
+        return await _coordinator.Run(request);
     }
 
     /// <summary>The gradient summed over the batch's successful evaluations, parameter by parameter,

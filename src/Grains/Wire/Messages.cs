@@ -13,28 +13,67 @@ public enum AdjointMode
 }
 
 /// <summary>
-/// The header every work message carries: which evaluation (batch coordinator and index within the
-/// batch), which pass, and whether every node reports its value. Small and fixed-size on purpose.
+/// The header of every work item: which evaluation (its coordinator and its number there), which pass,
+/// and whether every node reports its value. Small and fixed-size on purpose.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("adjoint.eval.v1")]
 public readonly record struct EvalContext(
-    [property: Id(0)] Guid Batch,
+    [property: Id(0)] Guid Coordinator,
     [property: Id(1)] int Index,
     [property: Id(2)] AdjointMode Mode,
     [property: Id(3)] bool ReportValues)
 {
     /// <summary>The key of this evaluation's state in a node.</summary>
-    public EvalKey Key => new(Batch, Index);
+    public EvalKey Key => new(Coordinator, Index);
 }
 
-/// <summary>Identifies one evaluation: its batch and its index in the batch.</summary>
+/// <summary>Identifies one evaluation: its coordinator and its number there.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.evalkey.v1")]
-public readonly record struct EvalKey([property: Id(0)] Guid Batch, [property: Id(1)] int Index);
+public readonly record struct EvalKey([property: Id(0)] Guid Coordinator, [property: Id(1)] int Index);
+
+/// <summary>Start an evaluation at a leaf with this value (null: the leaf's stored value).</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.start.v1")]
+public readonly record struct StartItem([property: Id(0)] EvalContext Context, [property: Id(1)] TensorData? Value);
+
+/// <summary>z of the ancestor in argument <see cref="Slot"/>; null when that ancestor failed.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.value.v1")]
+public readonly record struct ValueItem([property: Id(0)] EvalContext Context, [property: Id(1)] int Slot, [property: Id(2)] TensorData? Value);
+
+/// <summary>
+/// A VJP term λ_i ∂f_i/∂z_j along successor edge <see cref="Edge"/> (its index in the receiver's successor
+/// list, the plan's summation order); null when the evaluation failed downstream.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.term.v1")]
+public readonly record struct AdjointItem([property: Id(0)] EvalContext Context, [property: Id(1)] int Edge, [property: Id(2)] TensorData? Term);
+
+/// <summary>What a node reports to the coordinator of an evaluation.</summary>
+public enum ReportKind
+{
+    /// <summary>z of the node.</summary>
+    Value = 0,
+    /// <summary>λ of the node.</summary>
+    Adjoint = 1,
+    /// <summary>A node that does not reach z_n finished its forward step.</summary>
+    Done = 2,
+    /// <summary>An op failed.</summary>
+    Failure = 3,
+}
+
+/// <summary>One report of a node (plan position <see cref="Position"/>) about an evaluation.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.report.v1")]
+public readonly record struct Report(
+    [property: Id(0)] int Index,
+    [property: Id(1)] ReportKind Kind,
+    [property: Id(2)] int Position,
+    [property: Id(3)] TensorData? Tensor,
+    [property: Id(4)] EvaluationFailure? Failure);
 
 /// <summary>A batch of evaluations of one deployed graph version.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.batch.v1")]
 public sealed record BatchRequest
 {
+    /// <summary>Names the batch, so that it can be cancelled.</summary>
+    [Id(7)] public Guid Id { get; init; } = Guid.NewGuid();
     /// <summary>The graph.</summary>
     [Id(0)] public required string GraphId { get; init; }
     /// <summary>The deployed version to evaluate.</summary>
