@@ -13,12 +13,12 @@ public sealed class BenchSilo : ISiloConfigurator
 
 internal static class DistributedCluster
 {
-    /// <summary>A started cluster of <paramref name="silos"/> silos talking over loopback TCP.</summary>
-    public static async Task<TestCluster> Start(short silos)
+    /// <summary>A started cluster of <paramref name="silos"/> silos talking over the given transport.</summary>
+    public static async Task<TestCluster> Start(short silos, ConnectionTransportType transport)
     {
         var builder = new TestClusterBuilder(silos);
         builder.AddSiloBuilderConfigurator<BenchSilo>();
-        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.Options.ConnectionTransport = transport;
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;

@@ -266,9 +266,15 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
                     lambda = null;
                 }
             }
-            Add(_outTerms, a, new AdjointItem(context, _edgeInAncestor[slot], term));
+            var item = new AdjointItem(context, _edgeInAncestor[slot], term);
+            // A large term leaves at once, so that its transfer overlaps the VJPs of the later slots.
+            if (term is not null && term.Data.Length >= LargeTensor) _ = _graph.Node(a).Adjoints([item]);
+            else Add(_outTerms, a, item);
         }
     }
+
+    /// <summary>Elements from which a tensor is sent on its own rather than with the turn's other items.</summary>
+    private const int LargeTensor = 1 << 14;
 
     /// <inheritdoc/>
     public Task Abandon(Guid coordinator, int first, int count)
