@@ -79,6 +79,39 @@ internal static class Distributed
         return 0;
     }
 
+    /// <summary>
+    /// One large random DAG on a cluster: deploy, the first gradient (activating every node grain), a
+    /// warm one, each compared bit for bit with the local engine.
+    /// </summary>
+    public static async Task<int> Large(TextWriter w, int nodes, short silos)
+    {
+        var sw = Stopwatch.StartNew();
+        await using var cluster = await DistributedCluster.Start(silos, ConnectionTransportType.InMemory);
+        w.WriteLine($"cluster of {silos} silos started in {F(sw.Elapsed.TotalSeconds)} s");
+        var core = RandomDag(10, nodes);
+        var plan = Plan.Compile(core);
+        var graph = new DistributedGraph(cluster.Client, "large");
+        sw.Restart();
+        var version = (await graph.Deploy(core)).Version;
+        w.WriteLine($"deployed {core.Count} nodes in {F(sw.Elapsed.TotalSeconds)} s");
+        var rng = new Random(10);
+        var inputs = core.Nodes.Where(nd => nd.Op.Kind == OpKind.Input).ToDictionary(nd => nd.Id, _ => RandomTensor(rng, 3, 2, 1));
+        var local = Engine.gradient(Adjoints.All, plan, inputs);
+        foreach (var pass in new[] { "first (activates every node grain)", "warm" })
+        {
+            sw.Restart();
+            var result = (await graph.Evaluate(version, [inputs], new BatchOptions { Mode = AdjointMode.All }))[0];
+            var seconds = sw.Elapsed.TotalSeconds;
+            if (!result.Succeeded) throw new InvalidOperationException(result.Failure!.ToString());
+            var equal = Tensor.BitwiseEqual(local.Output, result.Output!.ToTensor())
+                && Enumerable.Range(0, plan.Count).All(p => local.AdjointAt(p) is not { } l || Tensor.BitwiseEqual(l, result.Adjoints[plan.Ids[p]].ToTensor()));
+            w.WriteLine($"large: {core.Count} nodes on {silos} silos, {pass} gradient of every node: {F(seconds, "0.000")} s, "
+                        + $"{result.Adjoints.Count} adjoints, bitwise equal to the local engine: {(equal ? "yes" : "NO")}");
+        }
+        w.WriteLine($"live per-evaluation states after: {await graph.Grain.CountLiveStates(version)}");
+        return 0;
+    }
+
     // ---- P6: latency of one forward+backward through two stages on two silos.
 
     static async Task P6(TextWriter w, IClusterClient client)
@@ -240,15 +273,25 @@ internal static class Distributed
         return Median(rates);
     }
 
-    /// <summary>A random DAG over 3×2 tensors (the tests' generator in brief).</summary>
+    /// <summary>
+    /// A random DAG over 3×2 tensors whose every node reaches z_n: the nodes left without successors
+    /// are added up in a balanced tree, then summed.
+    /// </summary>
     static Graph RandomDag(int seed, int size)
     {
         var random = new Random(seed);
         var b = new GraphBuilder();
         var nodes = new List<NodeRef>();
+        var used = new HashSet<string>();
         for (var i = 0; i < 4; i++) nodes.Add(b.Input($"x{i}", 3, 2));
-        NodeRef Pick() { var u = random.NextDouble(); return nodes[nodes.Count - 1 - (int)(u * u * nodes.Count)]; }
-        while (b.Count < size - 2)
+        NodeRef Pick()
+        {
+            var u = random.NextDouble();
+            var n = nodes[nodes.Count - 1 - (int)(u * u * nodes.Count)];
+            used.Add(n.Id);
+            return n;
+        }
+        while (b.Count < size * 9 / 10)
         {
             nodes.Add(random.Next(10) switch
             {
@@ -259,6 +302,9 @@ internal static class Distributed
                 _ => b.Sigmoid(Pick()),
             });
         }
-        return b.Build(b.Sum(nodes[^1], "z"));
+        var sinks = nodes.Where(n => !used.Contains(n.Id)).ToList();
+        while (sinks.Count > 1)
+            sinks = [.. Enumerable.Range(0, (sinks.Count + 1) / 2).Select(i => 2 * i + 1 < sinks.Count ? b.Add(sinks[2 * i], sinks[2 * i + 1]) : sinks[2 * i])];
+        return b.Build(b.Sum(sinks[0], "z"));
     }
 }

@@ -4,11 +4,13 @@ using Adjoint.Bench;
 return args.FirstOrDefault() switch
 {
     "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp")),
+    "distributed-large" => await Distributed.Large(Console.Out,
+        args.Length > 1 ? int.Parse(args[1]) : 10_000, args.Length > 2 ? short.Parse(args[2]) : (short)3),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- distributed [--tcp]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- distributed [--tcp] | distributed-large [nodes] [silos]");
     return 2;
 }
