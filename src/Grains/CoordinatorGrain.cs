@@ -45,6 +45,7 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
     // Start items of this turn, by batch and leaf; flushed as one message per leaf.
     private readonly Dictionary<(Batch, int), List<StartItem>> _outStarts = [];
     private int _nextNumber;
+    private readonly HashSet<Guid> _cancelledEarly = [];
 
     /// <inheritdoc/>
     public async Task<List<EvaluationResult>> Run(BatchRequest request)
@@ -59,6 +60,7 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
         _batches[request.Id] = batch;
         try
         {
+            if (_cancelledEarly.Remove(request.Id)) throw new OperationCanceledException($"batch {request.Id} was cancelled");
             Refill(batch);
             Flush();
             if (batch.Results.Length == 0) batch.Done.TrySetResult();
@@ -188,7 +190,13 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
     /// <inheritdoc/>
     public Task Cancel(Guid batch)
     {
-        if (!_batches.TryGetValue(batch, out var running) || running.Done.Task.IsCompleted) return Task.CompletedTask;
+        if (!_batches.TryGetValue(batch, out var running))
+        {
+            // The cancellation overtook its Run: remember it, so that the Run ends at once.
+            if (_cancelledEarly.Add(batch) && _cancelledEarly.Count > 1024) _cancelledEarly.Clear();
+            return Task.CompletedTask;
+        }
+        if (running.Done.Task.IsCompleted) return Task.CompletedTask;
         Abandon(running);
         running.Done.TrySetCanceled();
         return Task.CompletedTask;

@@ -156,8 +156,15 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         var v1 = await graph.Deploy(Graphs.TwoLayer());
         Assert.True(v1.Created);
         Assert.Equal(v1.Version, (await graph.Deploy(Graphs.TwoLayer())).Version);
+        // A batch on v1 still in flight while v2 is deployed finishes on v1.
+        var inFlight = graph.Evaluate(v1.Version, [.. Enumerable.Range(0, 200).Select(i => new Dictionary<string, Tensor> { ["X"] = Graphs.RandomX(i) })],
+            new BatchOptions { Mode = AdjointMode.InputsAndParameters, Window = 8 }, Ct);
         var changed = Graphs.Solve();
         var v2 = await graph.Deploy(changed);
+        var plan1 = Plan.Compile(Graphs.TwoLayer());
+        var finished = await inFlight;
+        for (var i = 0; i < finished.Count; i++)
+            Local.AssertEqual(plan1, new Dictionary<string, Tensor> { ["X"] = Graphs.RandomX(i) }, finished[i], AdjointMode.InputsAndParameters, values: false);
         Assert.True(v2.Created);
         Assert.Equal(v1.Version + 1, v2.Version);
         var description = await graph.Grain.Describe(0);
@@ -253,6 +260,7 @@ public sealed class ThreeSilos(ThreeSiloCluster fixture) : DistributedEngineTest
         var hosts = await fixture.Client.GetGrain<IManagementGrain>(0).GetHosts(true, TestContext.Current.CancellationToken);
         var silos = SiloOrder.Sort(hosts.Keys).Select(s => s.ToString()).ToList();
         Assert.Equal(3, silos.Count);
+        Assert.Equal<int[]>(Partition.assign(Plan.Compile(core), 3), [.. Plan.Compile(core).Ids.Select(id => description.Assignment[id])]);
         var placement = await graph.Grain.Placement(version);
         foreach (var (node, partition) in description.Assignment)
             Assert.Equal(silos[partition], placement[node]);
