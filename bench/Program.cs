@@ -1,10 +1,18 @@
-// The local engine's benchmark: every figure is timed against a reference run in the same process,
-// measured alternately with it, repeated, and summarised by medians.
+// Benchmark entry: the first argument names the suite. Every figure is timed against a reference run
+// in the same process (these machines are noisy), measured alternately with it, summarised by medians.
 using Adjoint.Bench;
 
-if (args.Length != 1 || args[0] != "local")
+return args.FirstOrDefault() switch
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local");
+    "local" => Local.Run(Console.Out),
+    "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp")),
+    "distributed-large" => await Distributed.Large(Console.Out,
+        args.Length > 1 ? int.Parse(args[1]) : 10_000, args.Length > 2 ? short.Parse(args[2]) : (short)3),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local | distributed [--tcp] | distributed-large [nodes] [silos]");
     return 2;
 }
-return Local.Run(Console.Out);

@@ -1,0 +1,214 @@
+// The batch coordinator: starts evaluations under a bounded window, collects what nodes report,
+// completes each evaluation when every expected report is in, returns results in submission order.
+using Orleans.Concurrency;
+using Orleans.Placement;
+
+namespace Adjoint.Grains;
+
+/// <summary>
+/// Coordinates the batches of one client graph handle (reused, so that a batch costs no activation).
+/// It starts an evaluation by sending every leaf its Start; from then on only nodes talk, and they
+/// report to it: z_n (every z if asked), the λ the mode returns, a "done" from each node that does not
+/// reach z_n, or a failure. The counts it expects come from the core's plan. Reentrant: reports and
+/// other batches interleave with an awaiting Run.
+/// </summary>
+[Reentrant, PreferLocalPlacement]
+public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordinatorGrain
+{
+    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
+    {
+        public BatchRequest Request { get; } = request;
+        public DeployedGraph Graph { get; } = graph;
+        /// <summary>The number of this batch's evaluation 0 here; evaluation i is First + i.</summary>
+        public int First { get; } = first;
+        public int Expected { get; } = expected;
+        public int[] Leaves { get; } = leaves;
+        public EvaluationResult?[] Results { get; } = new EvaluationResult?[request.Inputs.Count];
+        public int Next;
+        public int InFlight;
+        public int Completed;
+        public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class Evaluation(Batch batch, int local, int pending)
+    {
+        public Batch Batch { get; } = batch;
+        public int Local { get; } = local;
+        public int Pending = pending;
+        public TensorData? Output;
+        public readonly Dictionary<string, TensorData> Values = [];
+        public readonly Dictionary<string, TensorData> Adjoints = [];
+    }
+
+    private readonly Dictionary<Guid, Batch> _batches = [];
+    private readonly Dictionary<int, Evaluation> _inFlight = [];
+    // Start items of this turn, by batch and leaf; flushed as one message per leaf.
+    private readonly Dictionary<(Batch, int), List<StartItem>> _outStarts = [];
+    private int _nextNumber;
+    private readonly HashSet<Guid> _cancelledEarly = [];
+
+    /// <inheritdoc/>
+    public async Task<List<EvaluationResult>> Run(BatchRequest request)
+    {
+        var graph = await cache.Get(request.GraphId, request.Version);
+        Validate(graph, request);
+        if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
+        var plan = graph.Plan;
+        var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
+            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)]);
+        _nextNumber += request.Inputs.Count;
+        _batches[request.Id] = batch;
+        try
+        {
+            if (_cancelledEarly.Remove(request.Id)) throw new OperationCanceledException($"batch {request.Id} was cancelled");
+            Refill(batch);
+            Flush();
+            if (batch.Results.Length == 0) batch.Done.TrySetResult();
+            if (request.Timeout is { } timeout)
+            {
+                var finished = await Task.WhenAny(batch.Done.Task, Task.Delay(timeout));
+                if (finished != batch.Done.Task)
+                {
+                    Abandon(batch);
+                    throw new TimeoutException($"batch of {batch.Results.Length} evaluations of graph '{request.GraphId}' v{request.Version} timed out after {timeout}; {batch.Completed} completed");
+                }
+            }
+            await batch.Done.Task;
+            return [.. batch.Results.Select(r => r!)];
+        }
+        finally
+        {
+            _batches.Remove(request.Id);
+        }
+    }
+
+    private static void Validate(DeployedGraph graph, BatchRequest request)
+    {
+        var plan = graph.Plan;
+        if (request.Mode != AdjointMode.None && !plan.Shape(plan.Output).IsScalar)
+            throw new GraphRejectedException(GraphError.NewNonScalarOutput(plan.Ids[plan.Output], plan.Shape(plan.Output)).Message, null);
+        for (var i = 0; i < request.Inputs.Count; i++)
+        {
+            foreach (var (id, value) in request.Inputs[i])
+            {
+                if (!plan.TryIndexOf(id, out var p))
+                    throw new ArgumentException($"evaluation {i}: no node '{id}' in the graph");
+                var op = plan.Op(p);
+                if (op.Kind == OpKind.Compute)
+                    throw new ArgumentException($"evaluation {i}: node '{id}' is computed by op '{op.Name}'; only inputs, parameters and constants can be set");
+                var shape = plan.Shape(p);
+                if (value.Rows != shape.Rows || value.Cols != shape.Cols)
+                    throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
+            }
+        }
+    }
+
+    // Reports one evaluation ends with: z_n (or every z), the λ its mode returns, a done per node not
+    // reaching z_n.
+    private static int Expected(DeployedGraph graph, BatchRequest request)
+    {
+        var plan = graph.Plan;
+        var count = request.ReportValues ? plan.Count : 1;
+        for (var p = 0; p < plan.Count; p++)
+        {
+            if (!graph.ReachesOutput(p)) count++;
+            if (graph.ReportsAdjoint(request.Mode, p)) count++;
+        }
+        return count;
+    }
+
+    // Starts evaluations of the batch while its window has room.
+    private void Refill(Batch batch)
+    {
+        var request = batch.Request;
+        var window = Math.Max(1, request.Window);
+        var me = this.GetPrimaryKey();
+        while (batch.Next < batch.Results.Length && batch.InFlight < window)
+        {
+            var local = batch.Next++;
+            batch.InFlight++;
+            var number = batch.First + local;
+            _inFlight[number] = new Evaluation(batch, local, batch.Expected);
+            var context = new EvalContext(me, number, request.Mode, request.ReportValues);
+            var inputs = request.Inputs[local];
+            foreach (var p in batch.Leaves)
+            {
+                if (!_outStarts.TryGetValue((batch, p), out var items)) _outStarts[(batch, p)] = items = [];
+                items.Add(new StartItem(context, inputs.TryGetValue(batch.Graph.Plan.Ids[p], out var v) ? v : null));
+            }
+        }
+    }
+
+    private void Flush()
+    {
+        foreach (var ((batch, p), items) in _outStarts) _ = batch.Graph.Node(p).Start([.. items]);
+        _outStarts.Clear();
+    }
+
+    private void Complete(int number, Evaluation evaluation, EvaluationResult result)
+    {
+        _inFlight.Remove(number);
+        var batch = evaluation.Batch;
+        batch.Results[evaluation.Local] = result;
+        batch.InFlight--;
+        batch.Completed++;
+        if (batch.Completed == batch.Results.Length) batch.Done.TrySetResult();
+        else Refill(batch);
+    }
+
+    /// <inheritdoc/>
+    public Task Report(Report[] reports)
+    {
+        foreach (var report in reports)
+        {
+            // Reports of finished (failed, abandoned) evaluations find nothing and are dropped.
+            if (!_inFlight.TryGetValue(report.Index, out var evaluation)) continue;
+            var plan = evaluation.Batch.Graph.Plan;
+            switch (report.Kind)
+            {
+                case ReportKind.Failure:
+                    // The first failure decides.
+                    Complete(report.Index, evaluation, new EvaluationResult { Failure = report.Failure });
+                    continue;
+                case ReportKind.Value:
+                    if (report.Position == plan.Output) evaluation.Output = report.Tensor;
+                    if (evaluation.Batch.Request.ReportValues) evaluation.Values[plan.Ids[report.Position]] = report.Tensor!;
+                    break;
+                case ReportKind.Adjoint:
+                    evaluation.Adjoints[plan.Ids[report.Position]] = report.Tensor!;
+                    break;
+                case ReportKind.Done:
+                    break;
+            }
+            if (--evaluation.Pending == 0)
+                Complete(report.Index, evaluation, new EvaluationResult { Output = evaluation.Output, Values = evaluation.Values, Adjoints = evaluation.Adjoints });
+        }
+        Flush();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task Cancel(Guid batch)
+    {
+        if (!_batches.TryGetValue(batch, out var running))
+        {
+            // The cancellation overtook its Run: remember it, so that the Run ends at once.
+            if (_cancelledEarly.Add(batch) && _cancelledEarly.Count > 1024) _cancelledEarly.Clear();
+            return Task.CompletedTask;
+        }
+        if (running.Done.Task.IsCompleted) return Task.CompletedTask;
+        Abandon(running);
+        running.Done.TrySetCanceled();
+        return Task.CompletedTask;
+    }
+
+    // Tells every node to drop the state of the batch's evaluations, and starts no more of them.
+    private void Abandon(Batch batch)
+    {
+        batch.Next = batch.Results.Length;
+        foreach (var number in _inFlight.Where(e => e.Value.Batch == batch).Select(e => e.Key).ToList()) _inFlight.Remove(number);
+        foreach (var key in _outStarts.Keys.Where(k => k.Item1 == batch).ToList()) _outStarts.Remove(key);
+        var me = this.GetPrimaryKey();
+        for (var p = 0; p < batch.Graph.Plan.Count; p++) _ = batch.Graph.Node(p).Abandon(me, batch.First, batch.Results.Length);
+    }
+}

@@ -1,0 +1,177 @@
+// The graph grain: deploys graph versions (validated and partitioned by the core), describes and
+// removes them, and fronts the parameter grains of each version.
+using Adjoint.Grains.Hosting;
+using Orleans.Runtime;
+
+namespace Adjoint.Grains;
+
+/// <summary>One deployed version as stored.</summary>
+[GenerateSerializer, Alias("adjoint.graph-version.v1")]
+public sealed class GraphVersionRecord
+{
+    /// <summary>The version number.</summary>
+    [Id(0)] public int Version { get; set; }
+    /// <summary>The graph in the core's JSON format.</summary>
+    [Id(1)] public string Json { get; set; } = "";
+    /// <summary>The number of partitions.</summary>
+    [Id(2)] public int Partitions { get; set; }
+    /// <summary>The partition of each plan position.</summary>
+    [Id(3)] public int[] Parts { get; set; } = [];
+}
+
+/// <summary>A graph's durable state: its live versions and the last version number handed out.</summary>
+[GenerateSerializer, Alias("adjoint.graph-state.v1")]
+public sealed class GraphState
+{
+    /// <summary>The last version number handed out (versions are never reused).</summary>
+    [Id(0)] public int LastVersion { get; set; }
+    /// <summary>The versions still deployed, oldest first.</summary>
+    [Id(1)] public List<GraphVersionRecord> Versions { get; set; } = [];
+}
+
+/// <summary>A graph (key: graph id) and its versions.</summary>
+public sealed class GraphGrain(AdjointStorage storage, DeployedGraphCache cache, IClusterMembershipService membership) : Grain, IGraphGrain
+{
+    private DurableState<GraphState> _state = null!;
+
+    /// <inheritdoc/>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _state = storage.For<GraphState>(ServiceProvider, "graph", this.GetGrainId());
+        await _state.Read();
+    }
+
+    /// <inheritdoc/>
+    public async Task<DeployResult> Deploy(string json, int partitions)
+    {
+        var id = this.GetPrimaryKeyString();
+        if (id.Contains('/')) throw new ArgumentException($"graph id '{id}' must not contain '/'");
+        Graph graph;
+        try
+        {
+            graph = GraphFile.parse(json, null);
+        }
+        catch (GraphFile.GraphFileException e)
+        {
+            throw new GraphRejectedException(e.Message, e.Path);
+        }
+        catch (GraphException e)
+        {
+            throw new GraphRejectedException(e.Message, null);
+        }
+        var k = partitions > 0 ? partitions : Math.Max(1, membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active));
+        var latest = _state.State.Versions.LastOrDefault();
+        if (latest is not null && latest.Partitions == k && GraphFile.parse(latest.Json, null).Equals(graph))
+            return new DeployResult(latest.Version, false, k);
+        var plan = Plan.Compile(graph);
+        var record = new GraphVersionRecord
+        {
+            Version = _state.State.LastVersion + 1,
+            Json = GraphFile.toJson(graph),
+            Partitions = k,
+            Parts = Partition.assign(plan, k),
+        };
+        _state.State.LastVersion = record.Version;
+        _state.State.Versions.Add(record);
+        await _state.Write();
+        return new DeployResult(record.Version, true, k);
+    }
+
+    private GraphVersionRecord Find(int version)
+    {
+        var versions = _state.State.Versions;
+        var record = version == 0 ? versions.LastOrDefault() : versions.Find(v => v.Version == version);
+        return record ?? throw new KeyNotFoundException(
+            version == 0 ? $"graph '{this.GetPrimaryKeyString()}' has no deployed version" : $"graph '{this.GetPrimaryKeyString()}' has no deployed version {version}");
+    }
+
+    /// <inheritdoc/>
+    public Task<GraphDescription> Describe(int version)
+    {
+        var record = Find(version);
+        var graph = GraphFile.parse(record.Json, null);
+        var plan = Plan.Compile(graph);
+        return Task.FromResult(new GraphDescription
+        {
+            GraphId = this.GetPrimaryKeyString(),
+            Version = record.Version,
+            Versions = [.. _state.State.Versions.Select(v => v.Version)],
+            NodeCount = graph.Count,
+            Output = graph.Output,
+            Partitions = record.Partitions,
+            Assignment = Enumerable.Range(0, plan.Count).ToDictionary(p => plan.Ids[p], p => record.Parts[p]),
+            Json = record.Json,
+        });
+    }
+
+    /// <inheritdoc/>
+    public Task<GraphSpec> GetSpec(int version)
+    {
+        var record = Find(version);
+        return Task.FromResult(new GraphSpec(record.Json, record.Partitions, record.Parts));
+    }
+
+    private async Task<DeployedGraph> Load(int version) =>
+        await cache.Get(this.GetPrimaryKeyString(), Find(version).Version);
+
+    private static IEnumerable<int> Parameters(DeployedGraph graph) =>
+        Enumerable.Range(0, graph.Plan.Count).Where(p => graph.Plan.Op(p).Kind == OpKind.Parameter);
+
+    /// <inheritdoc/>
+    public async Task Undeploy(int version)
+    {
+        var graph = await Load(version);
+        await Task.WhenAll(Parameters(graph).Select(p => graph.Node(p).ClearParameter()));
+        _state.State.Versions.RemoveAll(v => v.Version == graph.Version);
+        await _state.Write();
+        cache.Evict(graph.GraphId, graph.Version);
+    }
+
+    /// <inheritdoc/>
+    public async Task<Dictionary<string, TensorData>> ReadParameters(int version)
+    {
+        var graph = await Load(version);
+        var ps = Parameters(graph).ToList();
+        var values = await Task.WhenAll(ps.Select(p => graph.Node(p).GetParameter()));
+        return ps.Select((p, i) => (graph.Plan.Ids[p], values[i])).ToDictionary(x => x.Item1, x => x.Item2);
+    }
+
+    private static int ParameterPosition(DeployedGraph graph, string node)
+    {
+        if (!graph.Plan.TryIndexOf(node, out var p)) throw new KeyNotFoundException($"no node '{node}' in the graph");
+        var op = graph.Plan.Op(p);
+        if (op.Kind != OpKind.Parameter) throw new ArgumentException($"node '{node}' is a {op.Name}, not a parameter");
+        return p;
+    }
+
+    /// <inheritdoc/>
+    public async Task WriteParameter(int version, string node, TensorData value)
+    {
+        var graph = await Load(version);
+        await graph.Node(ParameterPosition(graph, node)).SetParameter(value);
+    }
+
+    /// <inheritdoc/>
+    public async Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients)
+    {
+        var graph = await Load(version);
+        var steps = gradients.Select(g => (Position: ParameterPosition(graph, g.Key), Gradient: g.Value)).ToList();
+        await Task.WhenAll(steps.Select(s => graph.Node(s.Position).ApplyStep(settings, s.Gradient)));
+    }
+
+    /// <inheritdoc/>
+    public async Task<int> CountLiveStates(int version)
+    {
+        var graph = await Load(version);
+        var counts = await Task.WhenAll(Enumerable.Range(0, graph.Plan.Count).Select(p => graph.Node(p).LiveStates()));
+        return counts.Sum();
+    }
+
+    /// <inheritdoc/>
+    public async Task<Dictionary<string, string>> Placement(int version)
+    {
+        var graph = await Load(version);
+        var silos = await Task.WhenAll(Enumerable.Range(0, graph.Plan.Count).Select(p => graph.Node(p).Where()));
+        return Enumerable.Range(0, graph.Plan.Count).ToDictionary(p => graph.Plan.Ids[p], p => silos[p]);
+    }
+}

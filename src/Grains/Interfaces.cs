@@ -1,0 +1,101 @@
+// The grain interfaces of the distributed engine: graph, node and batch coordinator.
+using Orleans.CodeGeneration;
+using Orleans.Concurrency;
+
+namespace Adjoint.Grains;
+
+/// <summary>A graph and its versions (key: graph id, without '/').</summary>
+[Alias("adjoint.IGraphGrain"), Version(1)]
+public interface IGraphGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Validates the graph JSON with the core, partitions it over <paramref name="partitions"/> parts
+    /// (0: one per active silo) and stores it. The same graph and partition count as the latest version
+    /// gives that version back; a changed one makes a new version. Rejections raise
+    /// <see cref="GraphRejectedException"/> with the core's message.
+    /// </summary>
+    [Alias("deploy")] Task<DeployResult> Deploy(string json, int partitions);
+
+    /// <summary>What a version is (0: the latest).</summary>
+    [AlwaysInterleave, Alias("describe")] Task<GraphDescription> Describe(int version);
+
+    /// <summary>What a silo needs to run a version. Interleaves: node grains activated while this grain
+    /// awaits them (counting, placing, stepping) ask it for the spec.</summary>
+    [AlwaysInterleave, Alias("spec")] Task<GraphSpec> GetSpec(int version);
+
+    /// <summary>Removes a version and the stored parameter values of its nodes.</summary>
+    [Alias("undeploy")] Task Undeploy(int version);
+
+    /// <summary>The current value of every parameter of a version, by node id.</summary>
+    [Alias("read-parameters")] Task<Dictionary<string, TensorData>> ReadParameters(int version);
+
+    /// <summary>Overwrites a parameter's stored value.</summary>
+    [Alias("write-parameter")] Task WriteParameter(int version, string node, TensorData value);
+
+    /// <summary>One optimizer step in every parameter grain named, with the gradient given for it.</summary>
+    [Alias("step")] Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients);
+
+    /// <summary>The per-evaluation state entries alive in all node grains of a version.</summary>
+    [Alias("live-states")] Task<int> CountLiveStates(int version);
+
+    /// <summary>The silo each node grain of a version runs on, by node id.</summary>
+    [Alias("placement")] Task<Dictionary<string, string>> Placement(int version);
+}
+
+/// <summary>
+/// One node i of one graph version (key: graphId/version/partition/nodeId). Work messages are one-way:
+/// a node never awaits another.
+/// </summary>
+[Alias("adjoint.INodeGrain"), Version(1)]
+public interface INodeGrain : IGrainWithStringKey
+{
+    // Work messages carry arrays: what one turn of a node produces for one neighbour travels together,
+    // so evaluations in flight share messages while a lone evaluation still moves one hop per message.
+
+    /// <summary>Starts evaluations at a leaf.</summary>
+    [OneWay, Alias("start")] Task Start(StartItem[] items);
+
+    /// <summary>Values z of ancestors.</summary>
+    [OneWay, Alias("values")] Task Values(ValueItem[] items);
+
+    /// <summary>VJP terms from successors.</summary>
+    [OneWay, Alias("adjoints")] Task Adjoints(AdjointItem[] items);
+
+    /// <summary>
+    /// Drops the state of the evaluations numbered [first, first + count) of a coordinator (a cancelled or
+    /// timed-out batch) and ignores their later messages.
+    /// </summary>
+    [OneWay, Alias("abandon")] Task Abandon(Guid coordinator, int first, int count);
+
+    /// <summary>The per-evaluation state entries this node holds.</summary>
+    [Alias("live")] Task<int> LiveStates();
+
+    /// <summary>The silo this activation runs on.</summary>
+    [Alias("where")] Task<string> Where();
+
+    /// <summary>A parameter's current value.</summary>
+    [Alias("get-parameter")] Task<TensorData> GetParameter();
+
+    /// <summary>Overwrites a parameter's value (and resets its optimizer moments).</summary>
+    [Alias("set-parameter")] Task SetParameter(TensorData value);
+
+    /// <summary>Applies one optimizer step with the gradient and stores the result.</summary>
+    [Alias("step")] Task ApplyStep(OptimizerSettings settings, TensorData gradient);
+
+    /// <summary>Forgets a parameter's stored value.</summary>
+    [Alias("clear-parameter")] Task ClearParameter();
+}
+
+/// <summary>Coordinates batches (key: one per client graph handle): starts evaluations, collects reports, returns results.</summary>
+[Alias("adjoint.ICoordinatorGrain"), Version(1)]
+public interface ICoordinatorGrain : IGrainWithGuidKey
+{
+    /// <summary>Runs a batch; results in submission order. Batches may run concurrently.</summary>
+    [ResponseTimeout("01:00:00"), Alias("run")] Task<List<EvaluationResult>> Run(BatchRequest request);
+
+    /// <summary>Cancels a batch: its Run fails with an OperationCanceledException.</summary>
+    [Alias("cancel")] Task Cancel(Guid batch);
+
+    /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
+    [OneWay, Alias("report")] Task Report(Report[] reports);
+}

@@ -1,0 +1,349 @@
+// The node grain: one node i of a graph version carrying out the seed's two passes with its neighbours.
+using Adjoint.Grains.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
+
+namespace Adjoint.Grains;
+
+/// <summary>A parameter's durable value and its Adam moments.</summary>
+[GenerateSerializer, Alias("adjoint.parameter-state.v1")]
+public sealed class ParameterState
+{
+    /// <summary>θ.</summary>
+    [Id(0)] public TensorData? Value { get; set; }
+    /// <summary>Adam's step count.</summary>
+    [Id(1)] public int AdamStep { get; set; }
+    /// <summary>Adam's first moment.</summary>
+    [Id(2)] public TensorData? M { get; set; }
+    /// <summary>Adam's second moment.</summary>
+    [Id(3)] public TensorData? V { get; set; }
+}
+
+/// <summary>
+/// Node i: waits for z of every ancestor slot, computes z_i with the core op and sends it along each
+/// successor edge; when every successor edge that needs it has sent its term, sums λ_i in the plan's
+/// order, sends each ancestor that needs an adjoint its VJP term and forgets the evaluation. A null
+/// value or term means "failed upstream/downstream" and is passed on so that every node frees its state.
+/// All mathematics is the core's (Op.Forward, Op.Vjp, Kernels.Vec.add).
+/// </summary>
+[PartitionPlacement]
+public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, ILocalSiloDetails silo) : Grain, INodeGrain
+{
+    private sealed class State(int arity, int edges)
+    {
+        public readonly Tensor?[] Args = new Tensor?[arity];
+        public int ArgsReceived;
+        public bool Failed;
+        public Tensor? Out;
+        public readonly Tensor?[] Terms = new Tensor?[edges];
+        public int TermsReceived;
+    }
+
+    private readonly Dictionary<EvalKey, State> _live = [];
+    // Evaluations of cancelled batches: (coordinator, first, count), the most recent 256.
+    private readonly Queue<(Guid Coordinator, int First, int Count)> _abandoned = new();
+    // What this turn sends, by destination; flushed as one message per destination at the end of the turn.
+    private readonly Dictionary<int, List<ValueItem>> _outValues = [];
+    private readonly Dictionary<int, List<AdjointItem>> _outTerms = [];
+    private readonly Dictionary<Guid, List<Report>> _outReports = [];
+    private DeployedGraph _graph = null!;
+    private Plan _plan = null!;
+    private int _p;
+    private Op _op = null!;
+    private int[] _args = [];
+    private (int Node, int Slot)[] _successors = [];
+    // For each argument slot: the index of this node's edge in that ancestor's successor list.
+    private int[] _edgeInAncestor = [];
+    private bool _isOutput;
+    // Per AdjointMode: how many successor edges send a term.
+    private int[] _neededTerms = [];
+    private bool _reachesOutput;
+    private Tensor? _stored;
+    private DurableState<ParameterState>? _parameter;
+
+    /// <inheritdoc/>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var (graphId, version, _, nodeId) = NodeKey.Parse(this.GetPrimaryKeyString());
+        _graph = await cache.Get(graphId, version);
+        _plan = _graph.Plan;
+        _p = _plan.IndexOf(nodeId);
+        _op = _plan.Op(_p);
+        _args = [.. _plan.Ancestors(_p)];
+        _successors = [.. _plan.Successors(_p).Select(e => (e.Item1, e.Item2))];
+        _edgeInAncestor = new int[_args.Length];
+        for (var slot = 0; slot < _args.Length; slot++)
+        {
+            var edges = _plan.Successors(_args[slot]);
+            for (var e = 0; e < edges.Count; e++)
+                if (edges[e].Item1 == _p && edges[e].Item2 == slot) _edgeInAncestor[slot] = e;
+        }
+        _isOutput = _p == _plan.Output;
+        _neededTerms = [.. Enum.GetValues<AdjointMode>().OrderBy(m => (int)m)
+            .Select(m => _successors.Count(e => _graph.NeedsAdjoint(m, e.Node)))];
+        _reachesOutput = _graph.ReachesOutput(_p);
+        _stored = _graph.Graph.Node(nodeId).Value?.Value;
+        if (_op.Kind == OpKind.Parameter)
+        {
+            _parameter = storage.For<ParameterState>(ServiceProvider, "parameter", this.GetGrainId());
+            await _parameter.Read();
+            if (_parameter.State.Value is { } v) _stored = v.ToTensor();
+        }
+    }
+
+    private static void Add<TKey, TItem>(Dictionary<TKey, List<TItem>> outbox, TKey key, TItem item) where TKey : notnull
+    {
+        if (!outbox.TryGetValue(key, out var list)) outbox[key] = list = [];
+        list.Add(item);
+    }
+
+    private void Flush()
+    {
+        foreach (var (node, items) in _outValues) _ = _graph.Node(node).Values([.. items]);
+        foreach (var (node, items) in _outTerms) _ = _graph.Node(node).Adjoints([.. items]);
+        foreach (var (coordinator, items) in _outReports) _ = GrainFactory.GetGrain<ICoordinatorGrain>(coordinator).Report([.. items]);
+        _outValues.Clear();
+        _outTerms.Clear();
+        _outReports.Clear();
+    }
+
+    private void Report(EvalContext context, ReportKind kind, TensorData? tensor = null, EvaluationFailure? failure = null) =>
+        Add(_outReports, context.Coordinator, new Report(context.Index, kind, _p, tensor, failure));
+
+    private bool Abandoned(EvalContext context)
+    {
+        foreach (var (coordinator, first, count) in _abandoned)
+            if (coordinator == context.Coordinator && context.Index >= first && context.Index < first + count) return true;
+        return false;
+    }
+
+    private State Open(EvalKey key)
+    {
+        if (!_live.TryGetValue(key, out var state))
+        {
+            state = new State(_args.Length, _successors.Length);
+            _live[key] = state;
+        }
+        return state;
+    }
+
+    private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
+
+    private void Fail(EvalContext context, string message) =>
+        Report(context, ReportKind.Failure, failure: new EvaluationFailure(_plan.Ids[_p], _op.Name, message));
+
+    /// <inheritdoc/>
+    public Task Start(StartItem[] items)
+    {
+        foreach (var (context, value) in items)
+        {
+            if (_abandoned.Count > 0 && Abandoned(context)) continue;
+            var z = value?.ToTensor() ?? _stored;
+            if (z is null) Fail(context, "no value bound to this input");
+            Forwarded(context, null, z);
+        }
+        Flush();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task Values(ValueItem[] items)
+    {
+        foreach (var (context, slot, value) in items)
+        {
+            if (_abandoned.Count > 0 && Abandoned(context)) continue;
+            var state = Open(context.Key);
+            state.Args[slot] = value?.ToTensor();
+            if (value is null) state.Failed = true;
+            if (++state.ArgsReceived < _args.Length) continue;
+            Tensor? z = null;
+            if (!state.Failed)
+            {
+                var shape = _plan.Shape(_p);
+                z = new Tensor(shape.Rows, shape.Cols);
+                try
+                {
+                    _op.Forward(state.Args!, z);
+                }
+                catch (Exception e)
+                {
+                    Fail(context, Reason(e));
+                    z = null;
+                }
+            }
+            Forwarded(context, state, z);
+        }
+        Flush();
+        return Task.CompletedTask;
+    }
+
+    // z_i is known (null: failed): send it on, report what the coordinator waits for, and either keep
+    // the state for the backward pass or drop it.
+    private void Forwarded(EvalContext context, State? state, Tensor? z)
+    {
+        var payload = z is null ? null : TensorData.From(z);
+        foreach (var (node, slot) in _successors)
+            Add(_outValues, node, new ValueItem(context, slot, payload));
+        if (payload is not null && (context.ReportValues || _isOutput)) Report(context, ReportKind.Value, payload);
+        if (!_reachesOutput) Report(context, ReportKind.Done);
+        if (!_graph.NeedsAdjoint(context.Mode, _p))
+        {
+            _live.Remove(context.Key);
+            return;
+        }
+        state ??= Open(context.Key);
+        state.Out = z;
+        if (z is null) state.Failed = true;
+        if (_isOutput)
+        {
+            // λ_n = 1.
+            Backward(context, state, state.Failed ? null : Tensor.Scalar(1.0));
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task Adjoints(AdjointItem[] items)
+    {
+        foreach (var (context, edge, term) in items)
+        {
+            if (!_live.TryGetValue(context.Key, out var state)) continue;
+            state.Terms[edge] = term?.ToTensor();
+            if (term is null) state.Failed = true;
+            var mode = context.Mode;
+            if (++state.TermsReceived < _neededTerms[(int)mode]) continue;
+            Tensor? lambda = null;
+            if (!state.Failed)
+            {
+                // λ_j = ((t₁ + t₂) + t₃) + … over the successor edges in plan order, as Engine.backward
+                // sums: the first term as it came, the rest added into a buffer of our own (received
+                // tensors are shared).
+                var owned = false;
+                for (var e = 0; e < _successors.Length; e++)
+                {
+                    if (!_graph.NeedsAdjoint(mode, _successors[e].Node)) continue;
+                    var t = state.Terms[e]!;
+                    if (lambda is null) lambda = t;
+                    else if (owned) Kernels.Vec.add(lambda.Data, t.Data, lambda.Data);
+                    else
+                    {
+                        var sum = new Tensor(t.Rows, t.Cols);
+                        Kernels.Vec.add(lambda.Data, t.Data, sum.Data);
+                        lambda = sum;
+                        owned = true;
+                    }
+                }
+            }
+            Backward(context, state, lambda);
+        }
+        Flush();
+        return Task.CompletedTask;
+    }
+
+    // λ_i is known (null: failed): report it if asked, send each ancestor that needs an adjoint its VJP
+    // term, and forget the evaluation.
+    private void Backward(EvalContext context, State state, Tensor? lambda)
+    {
+        _live.Remove(context.Key);
+        var mode = context.Mode;
+        if (lambda is not null && _graph.ReportsAdjoint(mode, _p)) Report(context, ReportKind.Adjoint, TensorData.From(lambda));
+        for (var slot = 0; slot < _args.Length; slot++)
+        {
+            var a = _args[slot];
+            if (!_graph.NeedsAdjoint(mode, a)) continue;
+            TensorData? term = null;
+            if (lambda is not null && state.Out is not null)
+            {
+                var shape = _plan.Shape(a);
+                var dest = new Tensor(shape.Rows, shape.Cols);
+                try
+                {
+                    _op.Vjp(state.Args!, state.Out, lambda, slot, dest);
+                    term = TensorData.From(dest);
+                }
+                catch (Exception e)
+                {
+                    Fail(context, Reason(e));
+                    lambda = null;
+                }
+            }
+            var item = new AdjointItem(context, _edgeInAncestor[slot], term);
+            // A large term leaves at once, so that its transfer overlaps the VJPs of the later slots.
+            if (term is not null && term.Data.Length >= LargeTensor) _ = _graph.Node(a).Adjoints([item]);
+            else Add(_outTerms, a, item);
+        }
+    }
+
+    /// <summary>Elements from which a tensor is sent on its own rather than with the turn's other items.</summary>
+    private const int LargeTensor = 1 << 14;
+
+    /// <inheritdoc/>
+    public Task Abandon(Guid coordinator, int first, int count)
+    {
+        foreach (var key in _live.Keys.Where(k => k.Coordinator == coordinator && k.Index >= first && k.Index < first + count).ToList())
+            _live.Remove(key);
+        // Messages of these evaluations still on their way must not open new state.
+        _abandoned.Enqueue((coordinator, first, count));
+        if (_abandoned.Count > 256) _abandoned.Dequeue();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task<int> LiveStates() => Task.FromResult(_live.Count);
+
+    /// <inheritdoc/>
+    public Task<string> Where() => Task.FromResult(silo.SiloAddress.ToString());
+
+    private DurableState<ParameterState> Parameter =>
+        _parameter ?? throw new InvalidOperationException($"node '{_plan.Ids[_p]}' is a {_op.Name}, not a parameter");
+
+    /// <inheritdoc/>
+    public Task<TensorData> GetParameter()
+    {
+        _ = Parameter;
+        return Task.FromResult(TensorData.From(_stored!));
+    }
+
+    /// <inheritdoc/>
+    public async Task SetParameter(TensorData value)
+    {
+        var parameter = Parameter;
+        var shape = _plan.Shape(_p);
+        if (value.Rows != shape.Rows || value.Cols != shape.Cols)
+            throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
+        parameter.State = new ParameterState { Value = value };
+        await parameter.Write();
+        _stored = value.ToTensor();
+    }
+
+    /// <inheritdoc/>
+    public async Task ApplyStep(OptimizerSettings settings, TensorData gradient)
+    {
+        var parameter = Parameter;
+        var theta = _stored!;
+        var g = gradient.ToTensor();
+        var state = parameter.State;
+        ParameterState next;
+        if (settings.Kind == OptimizerKind.Sgd)
+        {
+            next = new ParameterState { Value = TensorData.From(Optimizer.sgd(settings.LearningRate, theta, g)), AdamStep = state.AdamStep, M = state.M, V = state.V };
+        }
+        else
+        {
+            var moments = state.M is { } m && state.V is { } v
+                ? new AdamMoments(state.AdamStep, m.ToTensor(), v.ToTensor())
+                : AdamMoments.Zero(theta.Shape);
+            var (value, after) = Optimizer.adam(settings.ToAdam(), moments, theta, g);
+            next = new ParameterState { Value = TensorData.From(value), AdamStep = after.Step, M = TensorData.From(after.M), V = TensorData.From(after.V) };
+        }
+        parameter.State = next;
+        await parameter.Write();
+        _stored = next.Value!.ToTensor();
+    }
+
+    /// <inheritdoc/>
+    public async Task ClearParameter()
+    {
+        await Parameter.Clear();
+        DeactivateOnIdle();
+    }
+}

@@ -1,0 +1,40 @@
+// Partition placement: node grains of partition p go to the p-th active silo in a stable order.
+using Orleans.Placement;
+using Orleans.Runtime.Placement;
+
+namespace Adjoint.Grains;
+
+/// <summary>The placement strategy of node grains: by the partition in their key.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.partition-placement.v1")]
+public sealed class PartitionPlacement : PlacementStrategy
+{
+    /// <summary>The one instance.</summary>
+    public static readonly PartitionPlacement Instance = new();
+}
+
+/// <summary>Places a grain class by <see cref="PartitionPlacement"/>.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class PartitionPlacementAttribute() : PlacementAttribute(PartitionPlacement.Instance);
+
+/// <summary>Partition p → the (p mod count)-th compatible silo in <see cref="SiloOrder"/>.</summary>
+public sealed class PartitionPlacementDirector : IPlacementDirector
+{
+    /// <inheritdoc/>
+    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    {
+        var silos = SiloOrder.Sort(context.GetCompatibleSilos(target));
+        var (_, _, partition, _) = NodeKey.Parse(target.GrainIdentity.Key.ToString()!);
+        return Task.FromResult(silos[partition % silos.Count]);
+    }
+}
+
+/// <summary>The stable order of silos partitions are numbered in: by IP address, port, then generation.</summary>
+public static class SiloOrder
+{
+    /// <summary>The silos sorted.</summary>
+    public static IReadOnlyList<SiloAddress> Sort(IEnumerable<SiloAddress> silos) =>
+        silos.OrderBy(s => s.Endpoint.Address.ToString(), StringComparer.Ordinal)
+            .ThenBy(s => s.Endpoint.Port)
+            .ThenBy(s => s.Generation)
+            .ToList();
+}

@@ -1,0 +1,197 @@
+// The messages of the distributed protocol and the requests and answers of its grains.
+namespace Adjoint.Grains;
+
+/// <summary>Which pass an evaluation runs and which adjoints it returns (the core's <c>Adjoints</c>).</summary>
+public enum AdjointMode
+{
+    /// <summary>Forward pass only: values, no adjoint state anywhere.</summary>
+    None = 0,
+    /// <summary>Forward and backward; every λ_j of a node that reaches z_n is returned (Theorem 16.1).</summary>
+    All = 1,
+    /// <summary>Forward and backward pruned to what the inputs and parameters need; their λ are returned.</summary>
+    InputsAndParameters = 2,
+}
+
+/// <summary>
+/// The header of every work item: which evaluation (its coordinator and its number there), which pass,
+/// and whether every node reports its value. Small and fixed-size on purpose.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.eval.v1")]
+public readonly record struct EvalContext(
+    [property: Id(0)] Guid Coordinator,
+    [property: Id(1)] int Index,
+    [property: Id(2)] AdjointMode Mode,
+    [property: Id(3)] bool ReportValues)
+{
+    /// <summary>The key of this evaluation's state in a node.</summary>
+    public EvalKey Key => new(Coordinator, Index);
+}
+
+/// <summary>Identifies one evaluation: its coordinator and its number there.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.evalkey.v1")]
+public readonly record struct EvalKey([property: Id(0)] Guid Coordinator, [property: Id(1)] int Index);
+
+/// <summary>Start an evaluation at a leaf with this value (null: the leaf's stored value).</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.start.v1")]
+public readonly record struct StartItem([property: Id(0)] EvalContext Context, [property: Id(1)] TensorData? Value);
+
+/// <summary>z of the ancestor in argument <see cref="Slot"/>; null when that ancestor failed.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.value.v1")]
+public readonly record struct ValueItem([property: Id(0)] EvalContext Context, [property: Id(1)] int Slot, [property: Id(2)] TensorData? Value);
+
+/// <summary>
+/// A VJP term λ_i ∂f_i/∂z_j along successor edge <see cref="Edge"/> (its index in the receiver's successor
+/// list, the plan's summation order); null when the evaluation failed downstream.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.term.v1")]
+public readonly record struct AdjointItem([property: Id(0)] EvalContext Context, [property: Id(1)] int Edge, [property: Id(2)] TensorData? Term);
+
+/// <summary>What a node reports to the coordinator of an evaluation.</summary>
+public enum ReportKind
+{
+    /// <summary>z of the node.</summary>
+    Value = 0,
+    /// <summary>λ of the node.</summary>
+    Adjoint = 1,
+    /// <summary>A node that does not reach z_n finished its forward step.</summary>
+    Done = 2,
+    /// <summary>An op failed.</summary>
+    Failure = 3,
+}
+
+/// <summary>One report of a node (plan position <see cref="Position"/>) about an evaluation.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.report.v1")]
+public readonly record struct Report(
+    [property: Id(0)] int Index,
+    [property: Id(1)] ReportKind Kind,
+    [property: Id(2)] int Position,
+    [property: Id(3)] TensorData? Tensor,
+    [property: Id(4)] EvaluationFailure? Failure);
+
+/// <summary>A batch of evaluations of one deployed graph version.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.batch.v1")]
+public sealed record BatchRequest
+{
+    /// <summary>Names the batch, so that it can be cancelled.</summary>
+    [Id(7)] public Guid Id { get; init; } = Guid.NewGuid();
+    /// <summary>The graph.</summary>
+    [Id(0)] public required string GraphId { get; init; }
+    /// <summary>The deployed version to evaluate.</summary>
+    [Id(1)] public required int Version { get; init; }
+    /// <summary>Per evaluation: values bound to inputs (or overriding parameters and constants) by node id.</summary>
+    [Id(2)] public required IReadOnlyList<IReadOnlyDictionary<string, TensorData>> Inputs { get; init; }
+    /// <summary>Which passes run and which adjoints come back.</summary>
+    [Id(3)] public AdjointMode Mode { get; init; } = AdjointMode.All;
+    /// <summary>Whether every node's value comes back, or only z_n.</summary>
+    [Id(4)] public bool ReportValues { get; init; }
+    /// <summary>At most this many evaluations in flight at once.</summary>
+    [Id(5)] public int Window { get; init; } = 64;
+    /// <summary>The whole batch fails with a <see cref="TimeoutException"/> after this long (null: never).</summary>
+    [Id(6)] public TimeSpan? Timeout { get; init; }
+}
+
+/// <summary>An op failed: which node, which op, and the op's message.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.failure.v1")]
+public sealed record EvaluationFailure(
+    [property: Id(0)] string Node,
+    [property: Id(1)] string Op,
+    [property: Id(2)] string Message)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"node '{Node}': op '{Op}' failed: {Message}";
+}
+
+/// <summary>The outcome of one evaluation: z_n, the values and adjoints asked for, or the failure.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.result.v1")]
+public sealed record EvaluationResult
+{
+    /// <summary>z_n, or null if the evaluation failed.</summary>
+    [Id(0)] public TensorData? Output { get; init; }
+    /// <summary>Every node's value by id when the batch asked for them; otherwise empty.</summary>
+    [Id(1)] public IReadOnlyDictionary<string, TensorData> Values { get; init; } = new Dictionary<string, TensorData>();
+    /// <summary>The adjoints λ the mode returns, by node id.</summary>
+    [Id(2)] public IReadOnlyDictionary<string, TensorData> Adjoints { get; init; } = new Dictionary<string, TensorData>();
+    /// <summary>Why the evaluation failed, or null.</summary>
+    [Id(3)] public EvaluationFailure? Failure { get; init; }
+
+    /// <summary>Whether the evaluation succeeded.</summary>
+    public bool Succeeded => Failure is null;
+}
+
+/// <summary>What a deployment made: the version and whether it is new.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.deployed.v1")]
+public sealed record DeployResult(
+    [property: Id(0)] int Version,
+    [property: Id(1)] bool Created,
+    [property: Id(2)] int Partitions);
+
+/// <summary>What a deployed graph version is.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.description.v1")]
+public sealed record GraphDescription
+{
+    /// <summary>The graph id.</summary>
+    [Id(0)] public required string GraphId { get; init; }
+    /// <summary>This version.</summary>
+    [Id(1)] public required int Version { get; init; }
+    /// <summary>Every version still deployed, oldest first.</summary>
+    [Id(2)] public required IReadOnlyList<int> Versions { get; init; }
+    /// <summary>The number of nodes.</summary>
+    [Id(3)] public required int NodeCount { get; init; }
+    /// <summary>The id of z_n.</summary>
+    [Id(4)] public required string Output { get; init; }
+    /// <summary>The number of partitions.</summary>
+    [Id(5)] public required int Partitions { get; init; }
+    /// <summary>The partition of every node, by id.</summary>
+    [Id(6)] public required IReadOnlyDictionary<string, int> Assignment { get; init; }
+    /// <summary>The graph in the core's JSON format (GraphFile).</summary>
+    [Id(7)] public required string Json { get; init; }
+}
+
+/// <summary>What a silo needs to run a graph version: its JSON and the partition of each plan position.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.spec.v1")]
+public sealed record GraphSpec(
+    [property: Id(0)] string Json,
+    [property: Id(1)] int Partitions,
+    [property: Id(2)] int[] Parts);
+
+/// <summary>Which optimizer step the parameter grains apply.</summary>
+public enum OptimizerKind
+{
+    /// <summary>θ ← θ − η g.</summary>
+    Sgd = 0,
+    /// <summary>Adam with the settings' β₁, β₂, ε.</summary>
+    Adam = 1,
+}
+
+/// <summary>An optimizer step's settings.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.optimizer.v1")]
+public sealed record OptimizerSettings
+{
+    /// <summary>SGD or Adam.</summary>
+    [Id(0)] public OptimizerKind Kind { get; init; }
+    /// <summary>η.</summary>
+    [Id(1)] public double LearningRate { get; init; } = 0.01;
+    /// <summary>Adam's β₁.</summary>
+    [Id(2)] public double Beta1 { get; init; } = 0.9;
+    /// <summary>Adam's β₂.</summary>
+    [Id(3)] public double Beta2 { get; init; } = 0.999;
+    /// <summary>Adam's ε.</summary>
+    [Id(4)] public double Epsilon { get; init; } = 1e-8;
+
+    /// <summary>The core's Adam settings.</summary>
+    public AdamSettings ToAdam() => new(LearningRate, Beta1, Beta2, Epsilon);
+}
+
+/// <summary>
+/// The core rejected a graph: the message is the core's own (a GraphFile path and detail, or the
+/// graph error naming the node), unchanged.
+/// </summary>
+[GenerateSerializer, Alias("adjoint.rejected.v1")]
+public sealed class GraphRejectedException : Exception
+{
+    /// <summary>A rejection with the core's message and JSON path.</summary>
+    public GraphRejectedException(string message, string? path) : base(message) => Path = path;
+
+    /// <summary>The JSON path at fault, when the core named one.</summary>
+    [Id(0)] public string? Path { get; init; }
+}

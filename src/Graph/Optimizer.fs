@@ -1,0 +1,54 @@
+/// Optimizer steps θ ← step(θ, ∇θ) for parameters, applied between batches — locally or in the
+/// parameter grains, by the same functions, so both give the same bits.
+namespace Adjoint
+
+/// Adam's hyper-parameters (Kingma and Ba, 2015).
+type AdamSettings =
+    { LearningRate: double
+      Beta1: double
+      Beta2: double
+      Epsilon: double }
+
+    /// η = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+    static member Default = { LearningRate = 0.001; Beta1 = 0.9; Beta2 = 0.999; Epsilon = 1e-8 }
+
+/// Adam's running moments of one parameter after `Step` steps.
+type AdamMoments =
+    { Step: int
+      M: Tensor
+      V: Tensor }
+
+    /// The moments before the first step: zero.
+    static member Zero(shape: Shape) = { Step = 0; M = Tensor.Zeros shape; V = Tensor.Zeros shape }
+
+module Optimizer =
+
+    let private checkShapes (theta: Tensor) (gradient: Tensor) =
+        if theta.Shape <> gradient.Shape then
+            invalidArg "gradient" $"gradient of shape {gradient.Shape} does not match the parameter's shape {theta.Shape}"
+
+    /// Stochastic gradient descent: θ' = θ − η g, a new tensor.
+    let sgd (learningRate: double) (theta: Tensor) (gradient: Tensor) : Tensor =
+        checkShapes theta gradient
+        let next = Tensor(theta.Rows, theta.Cols)
+        for k in 0 .. theta.Count - 1 do
+            next.Data[k] <- theta.Data[k] - learningRate * gradient.Data[k]
+        next
+
+    /// Adam: m' = β₁m + (1−β₁)g, v' = β₂v + (1−β₂)g², t' = t + 1,
+    /// θ' = θ − η m̂ / (√v̂ + ε) with m̂ = m'/(1−β₁ᵗ'), v̂ = v'/(1−β₂ᵗ'). New tensors; inputs unchanged.
+    let adam (settings: AdamSettings) (moments: AdamMoments) (theta: Tensor) (gradient: Tensor) : struct (Tensor * AdamMoments) =
+        checkShapes theta gradient
+        let s = settings
+        let t = moments.Step + 1
+        let m = Tensor(theta.Rows, theta.Cols)
+        let v = Tensor(theta.Rows, theta.Cols)
+        let next = Tensor(theta.Rows, theta.Cols)
+        let c1 = 1.0 - System.Math.Pow(s.Beta1, float t)
+        let c2 = 1.0 - System.Math.Pow(s.Beta2, float t)
+        for k in 0 .. theta.Count - 1 do
+            let g = gradient.Data[k]
+            m.Data[k] <- s.Beta1 * moments.M.Data[k] + (1.0 - s.Beta1) * g
+            v.Data[k] <- s.Beta2 * moments.V.Data[k] + (1.0 - s.Beta2) * g * g
+            next.Data[k] <- theta.Data[k] - s.LearningRate * (m.Data[k] / c1) / (sqrt (v.Data[k] / c2) + s.Epsilon)
+        struct (next, { Step = t; M = m; V = v })
