@@ -37,6 +37,9 @@ public sealed class HostSettings
     /// <summary>The Redis connection string for membership and storage (cluster mode), e.g. "127.0.0.1:6379".</summary>
     public string? Redis { get; set; }
 
+    /// <summary>Running in a Kubernetes pod (cluster mode): endpoints and ids come from Orleans' Kubernetes hosting.</summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>TLS for silo-to-silo and client-to-gateway traffic.</summary>
     public TlsSettings Tls { get; set; } = new();
 

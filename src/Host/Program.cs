@@ -64,7 +64,10 @@ builder.UseOrleans(silo =>
         var redis = ConfigurationOptions.Parse(settings.Redis!);
         silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
         silo.AddRedisGrainStorage(AdjointStorage.DefaultName, o => o.ConfigurationOptions = redis);
-        silo.ConfigureEndpoints(Advertised(settings), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
+        if (settings.Kubernetes)
+            silo.UseKubernetesHosting(); // pod name, IP and cluster id from the pod's environment
+        else
+            silo.ConfigureEndpoints(Advertised(settings), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
         silo.UseAdjoint(o => o.UseMemoryStorage = false);
     }
     if (settings.Tls.CertificatePath is { } path)
