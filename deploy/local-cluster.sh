@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A real Adjoint cluster on this machine: a private redis-server and N silo processes on 127.0.0.1.
+#
+#   deploy/local-cluster.sh up N     start Redis and N silos, wait until every silo has joined
+#   deploy/local-cluster.sh status   list what runs
+#   deploy/local-cluster.sh down     stop exactly the processes `up` started, nothing else
+#
+# Everything lives in the run folder ($ADJOINT_RUN, default deploy/run): pids/, logs/, redis data and
+# the file `cluster` holding the Redis connection string that clients pass to `--cluster`.
+# Ports: Redis $ADJOINT_REDIS_PORT (6390), silo i on 11111+i and gateway 30000+i.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+run=${ADJOINT_RUN:-$here/run}
+redis_port=${ADJOINT_REDIS_PORT:-6390}
+host_bin=$root/src/Host/bin/Release/net10.0/adjoint-host
+
+die() { echo "local-cluster: $*" >&2; exit 1; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+up() {
+  local n=${1:-}
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up N (N silos, N >= 1)"
+  command -v redis-server >/dev/null || die "redis-server is not installed (Debian: apt-get install redis-server)"
+  if compgen -G "$run/pids/*.pid" >/dev/null; then
+    for p in "$run"/pids/*.pid; do alive "$p" && die "a cluster is already running from $run (run '$0 down' first)"; done
+  fi
+  mkdir -p "$run/pids" "$run/logs" "$run/redis"
+  echo "building the host (Release)..."
+  dotnet build "$root/src/Host/Host.csproj" -c Release -v quiet -nologo >"$run/logs/build.log" 2>&1 \
+    || die "the host did not build; see $run/logs/build.log"
+
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
+    --daemonize no >"$run/logs/redis.log" 2>&1 &
+  echo $! >"$run/pids/redis.pid"
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start; see $run/logs/redis.log"
+  echo "127.0.0.1:$redis_port" >"$run/cluster"
+
+  for i in $(seq 0 $((n - 1))); do
+    ADJOINT__Mode=Cluster ADJOINT__Redis="127.0.0.1:$redis_port" ADJOINT__AdvertisedAddress=127.0.0.1 \
+    ADJOINT__SiloPort=$((11111 + i)) ADJOINT__GatewayPort=$((30000 + i)) \
+      "$host_bin" >"$run/logs/silo$i.log" 2>&1 &
+    echo $! >"$run/pids/silo$i.pid"
+  done
+  for i in $(seq 0 $((n - 1))); do
+    for _ in $(seq 300); do
+      grep -q "Adjoint silo started" "$run/logs/silo$i.log" 2>/dev/null && break
+      alive "$run/pids/silo$i.pid" || { tail -20 "$run/logs/silo$i.log" >&2; down; die "silo $i exited during start-up"; }
+      sleep 0.1
+    done
+    grep -q "Adjoint silo started" "$run/logs/silo$i.log" || { down; die "silo $i did not start within 30 s; see $run/logs/silo$i.log"; }
+  done
+  echo "cluster up: redis 127.0.0.1:$redis_port, $n silos (gateways 30000-$((30000 + n - 1))); run folder $run"
+  echo "use it with: adjoint grad FILE --cluster $(cat "$run/cluster")"
+}
+
+# Sends SIGTERM to the processes of the given pid files, waits up to 15 s, then SIGKILLs what is left.
+stop() {
+  local pids=()
+  for p in "$@"; do
+    [ -f "$p" ] || continue
+    if alive "$p"; then kill -TERM "$(cat "$p")"; pids+=("$(cat "$p")"); fi
+    rm -f "$p"
+  done
+  for _ in $(seq 150); do
+    local left=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ $left -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+  stopped=$((stopped + ${#pids[@]}))
+}
+
+down() {
+  [ -d "$run/pids" ] || { echo "nothing to stop in $run"; return 0; }
+  stopped=0
+  # Silos first (SIGTERM: they leave the membership table gracefully), then Redis.
+  stop "$run"/pids/silo*.pid
+  stop "$run"/pids/redis.pid
+  rm -f "$run/cluster"
+  echo "cluster down: stopped $stopped processes"
+}
+
+status() {
+  compgen -G "$run/pids/*.pid" >/dev/null || { echo "no cluster in $run"; return 0; }
+  for p in "$run"/pids/*.pid; do
+    printf '%-10s pid %-8s %s\n' "$(basename "$p" .pid)" "$(cat "$p")" "$(alive "$p" && echo running || echo stopped)"
+  done
+}
+
+case "${1:-}" in
+  up) up "${2:-}" ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up N | down | status" ;;
+esac

@@ -1,0 +1,154 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using Adjoint.Grains;
+using Adjoint.Grains.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Adjoint.Client;
+
+/// <summary>
+/// The entry point: connects to a back end (the local engine, an embedded silo, or a cluster) and
+/// deploys graphs to it. Dispose it to stop the embedded silo or close the cluster connection.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var client = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Embedded });
+/// var net = await client.DeployAsync("two-layer", GraphFile.load("examples/two-layer.json"));
+/// var g = await net.GradientAsync();
+/// Console.WriteLine($"{g.Loss} {g.Adjoint("W1")}");
+/// </code>
+/// </example>
+public sealed class AdjointClient : IAsyncDisposable
+{
+    private readonly IHost? _host;
+    private readonly IGrainFactory? _grains;
+
+    private AdjointClient(Backend backend, IHost? host)
+    {
+        Backend = backend;
+        _host = host;
+        _grains = host?.Services.GetRequiredService<IGrainFactory>();
+    }
+
+    /// <summary>The back end this client uses.</summary>
+    public Backend Backend { get; }
+
+    /// <summary>Connects to the back end the options name.</summary>
+    /// <exception cref="ClusterUnreachableException">The cluster's Redis or gateways could not be reached in time.</exception>
+    public static async Task<AdjointClient> ConnectAsync(AdjointClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new AdjointClientOptions();
+        return options.Backend switch
+        {
+            Backend.Local => new AdjointClient(Backend.Local, null),
+            Backend.Embedded => new AdjointClient(Backend.Embedded, await StartEmbeddedAsync(cancellationToken)),
+            Backend.Cluster => new AdjointClient(Backend.Cluster, await ConnectClusterAsync(options, cancellationToken)),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), $"unknown back end {options.Backend}"),
+        };
+    }
+
+    /// <summary>
+    /// Makes a graph ready to evaluate under an id: compiled locally, or deployed to the silos (a
+    /// changed graph under the same id becomes a new version; the same graph reuses its version).
+    /// </summary>
+    /// <exception cref="GraphRejectedException">The cluster's core rejected the graph (message unchanged).</exception>
+    public async Task<GradientGraph> DeployAsync(string graphId, Graph graph, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(graphId);
+        ArgumentNullException.ThrowIfNull(graph);
+        if (_grains is null) return new LocalGraph(graph);
+        var distributed = new DistributedGraph(_grains, graphId);
+        var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
+        return new ClusterGraph(graph, distributed, deployed.Version);
+    }
+
+    /// <summary>Loads a graph file and deploys it under its file name.</summary>
+    public Task<GradientGraph> LoadAsync(string path, CancellationToken cancellationToken = default) =>
+        DeployAsync(Path.GetFileNameWithoutExtension(path), GraphFile.load(path), cancellationToken);
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is null) return;
+        await _host.StopAsync();
+        _host.Dispose();
+    }
+
+    private static async Task<IHost> StartEmbeddedAsync(CancellationToken cancellationToken)
+    {
+        // Free loopback ports, so that an embedded silo never collides with a dev host or another client.
+        var (siloPort, gatewayPort) = (FreePort(), FreePort());
+        var host = Host.CreateDefaultBuilder()
+            .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint())
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
+            .Build();
+        await host.StartAsync(cancellationToken);
+        return host;
+    }
+
+    private static async Task<IHost> ConnectClusterAsync(AdjointClientOptions options, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(options.Redis))
+            throw new ArgumentException("the cluster back end needs the Redis connection string of the cluster's membership", nameof(options));
+        ConfigurationOptions redis;
+        try
+        {
+            redis = ConfigurationOptions.Parse(options.Redis);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ClusterUnreachableException($"'{options.Redis}' is not a Redis connection string: {e.Message}", e);
+        }
+        redis.AbortOnConnectFail = true;
+        redis.ConnectTimeout = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds);
+        var deadline = DateTime.UtcNow + options.ConnectTimeout;
+        var host = Host.CreateDefaultBuilder()
+            .UseOrleansClient(client =>
+            {
+                client.UseRedisClustering(o => o.ConfigurationOptions = redis);
+                client.Configure<Orleans.Configuration.ClusterOptions>(o =>
+                {
+                    o.ClusterId = options.ClusterId;
+                    o.ServiceId = options.ServiceId;
+                });
+                // Keep retrying only until the deadline: an unreachable cluster is a clear error, not a hang.
+                client.UseConnectionRetryFilter(async (_, ct) =>
+                {
+                    if (DateTime.UtcNow >= deadline) return false;
+                    await Task.Delay(250, ct);
+                    return true;
+                });
+                if (options.TlsCertificatePath is { } path)
+                {
+                    var certificate = X509CertificateLoader.LoadPkcs12FromFile(path, options.TlsCertificatePassword);
+                    client.UseTls(certificate, tls => tls.AllowAnyRemoteCertificate());
+                }
+            })
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Critical))
+            .Build();
+        try
+        {
+            await host.StartAsync(cancellationToken);
+            return host;
+        }
+        catch (Exception e) when (e is RedisException or OrleansException or SocketException or TimeoutException or ConnectionFailedException)
+        {
+            host.Dispose();
+            throw new ClusterUnreachableException($"cannot reach the cluster '{options.ClusterId}' through Redis at {options.Redis}: {e.Message}", e);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>The cluster could not be reached: Redis, its membership table, or every gateway.</summary>
+public sealed class ClusterUnreachableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,61 @@
+namespace Adjoint.Client;
+
+/// <summary>Where gradients are computed. All three give the same values and adjoints, bit for bit.</summary>
+public enum Backend
+{
+    /// <summary>The local engine in this process: no silo, no messages.</summary>
+    Local,
+    /// <summary>A single Orleans silo started in this process on loopback (dev mode).</summary>
+    Embedded,
+    /// <summary>A running cluster, reached through its Redis membership table.</summary>
+    Cluster,
+}
+
+/// <summary>How an <see cref="AdjointClient"/> connects.</summary>
+public sealed class AdjointClientOptions
+{
+    /// <summary>Which back end (default: <see cref="Backend.Embedded"/>).</summary>
+    public Backend Backend { get; set; } = Backend.Embedded;
+
+    /// <summary>The Redis connection string of the cluster's membership table (cluster back end), e.g. "127.0.0.1:6379".</summary>
+    public string? Redis { get; set; }
+
+    /// <summary>The Orleans cluster id (cluster back end); silos and clients with the same id form one cluster.</summary>
+    public string ClusterId { get; set; } = "adjoint";
+
+    /// <summary>The Orleans service id (cluster back end).</summary>
+    public string ServiceId { get; set; } = "adjoint";
+
+    /// <summary>How long to keep trying to reach a cluster before giving up.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A PKCS#12 certificate for TLS to the cluster's gateways (null: plain TCP).</summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The certificate file's password.</summary>
+    public string? TlsCertificatePassword { get; set; }
+}
+
+/// <summary>How a batch of evaluations runs.</summary>
+public sealed class BatchOptions
+{
+    /// <summary>Which adjoints each evaluation returns (default: every node's).</summary>
+    public Adjoints Adjoints { get; set; } = Adjoints.All;
+
+    /// <summary>Run the backward pass at all (false: values only, no adjoint state kept anywhere).</summary>
+    public bool Backward { get; set; } = true;
+
+    /// <summary>Return every node's value, not only z_n.</summary>
+    public bool ReportValues { get; set; }
+
+    /// <summary>At most this many evaluations in flight at once.</summary>
+    public int Window { get; set; } = 64;
+
+    /// <summary>Fail the batch after this long (null: no limit).</summary>
+    public TimeSpan? Timeout { get; set; }
+}
+
+/// <summary>How far a batch has come.</summary>
+/// <param name="Completed">Evaluations finished, in submission order.</param>
+/// <param name="Total">Evaluations in the batch.</param>
+public readonly record struct BatchProgress(int Completed, int Total);

@@ -1,0 +1,35 @@
+using Adjoint.Grains;
+
+namespace Adjoint.Client;
+
+/// <summary>The embedded and cluster back ends: a graph version deployed to node grains.</summary>
+internal sealed class ClusterGraph(Graph graph, DistributedGraph distributed, int version) : GradientGraph(graph)
+{
+    /// <summary>The deployed version this graph evaluates.</summary>
+    public int Version { get; } = version;
+
+    public override async Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(CancellationToken cancellationToken = default)
+    {
+        var stored = await distributed.Grain.ReadParameters(Version).WaitAsync(cancellationToken);
+        return stored.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor());
+    }
+
+    public override Task WriteParameterAsync(string id, Tensor value, CancellationToken cancellationToken = default)
+    {
+        CheckParameter(id, value);
+        return distributed.Grain.WriteParameter(Version, id, TensorData.From(value)).WaitAsync(cancellationToken);
+    }
+
+    private protected override async Task<IReadOnlyList<GradientResult>> RunAsync(
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken)
+    {
+        var mode = !options.Backward ? AdjointMode.None
+            : options.Adjoints == Adjoints.All ? AdjointMode.All : AdjointMode.InputsAndParameters;
+        var batch = new Grains.BatchOptions { Mode = mode, ReportValues = options.ReportValues, Window = options.Window };
+        var results = await distributed.Evaluate(Version, inputSets, batch, cancellationToken);
+        return results.Select(GradientResult.From).ToList();
+    }
+
+    private protected override Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken) =>
+        distributed.Grain.Step(Version, optimizer, gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value))).WaitAsync(cancellationToken);
+}

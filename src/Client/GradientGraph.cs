@@ -1,0 +1,104 @@
+using System.Runtime.CompilerServices;
+using Adjoint.Grains;
+
+namespace Adjoint.Client;
+
+/// <summary>
+/// A graph ready to evaluate on one back end: values, gradients, batches, training and parameters.
+/// Every back end computes the same bits; only where the work happens differs.
+/// </summary>
+public abstract class GradientGraph
+{
+    private protected GradientGraph(Graph graph) => Graph = graph;
+
+    /// <summary>The graph.</summary>
+    public Graph Graph { get; }
+
+    /// <summary>
+    /// Evaluates a batch; results come back in submission order, a chunk (one window) at a time, with
+    /// progress after each chunk. A failing op fails only its own evaluation (see <see cref="GradientResult.Failure"/>).
+    /// </summary>
+    public async IAsyncEnumerable<GradientResult> EvaluateBatchAsync(
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions? options = null,
+        IProgress<BatchProgress>? progress = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        options ??= new BatchOptions();
+        if (options.Window < 1) throw new ArgumentOutOfRangeException(nameof(options), "the window must be at least 1");
+        var sets = inputSets.ToList();
+        var done = 0;
+        using var timeout = options.Timeout is { } t ? new CancellationTokenSource(t) : null;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout?.Token ?? CancellationToken.None);
+        // Chunks of several windows: long enough to keep the pipeline full, short enough to stream.
+        foreach (var chunk in sets.Chunk(Math.Max(4 * options.Window, 256)))
+        {
+            IReadOnlyList<GradientResult> results;
+            try
+            {
+                results = await RunAsync(chunk, options, linked.Token);
+            }
+            catch (OperationCanceledException) when (timeout?.IsCancellationRequested == true && !cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"the batch did not finish within {options.Timeout}");
+            }
+            foreach (var r in results) yield return r;
+            done += results.Count;
+            progress?.Report(new BatchProgress(done, sets.Count));
+        }
+    }
+
+    /// <summary>Forward pass only: z_n and every node's value; raises <see cref="EvaluationException"/> if an op fails.</summary>
+    public async Task<GradientResult> EvaluateAsync(IReadOnlyDictionary<string, Tensor>? inputs = null, CancellationToken cancellationToken = default) =>
+        (await RunAsync([inputs], new BatchOptions { Backward = false, ReportValues = true }, cancellationToken))[0].EnsureSucceeded();
+
+    /// <summary>Forward and backward: z_n and the adjoints the mode asks for; raises <see cref="EvaluationException"/> if an op fails.</summary>
+    public async Task<GradientResult> GradientAsync(
+        IReadOnlyDictionary<string, Tensor>? inputs = null, Adjoints adjoints = Adjoints.All, CancellationToken cancellationToken = default) =>
+        (await RunAsync([inputs], new BatchOptions { Adjoints = adjoints }, cancellationToken))[0].EnsureSucceeded();
+
+    /// <summary>
+    /// One optimizer step: the gradient of Σ z_n over the batch (parameter adjoints summed in submission
+    /// order), applied to every parameter where it is stored. Returns the mean z_n before the step.
+    /// </summary>
+    public async Task<double> TrainStepAsync(
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, CancellationToken cancellationToken = default)
+    {
+        var results = await RunAsync(batch.ToList(), new BatchOptions { Adjoints = Adjoints.InputsAndParameters }, cancellationToken);
+        if (results.Count == 0) throw new ArgumentException("a training step needs at least one evaluation", nameof(batch));
+        foreach (var r in results) r.EnsureSucceeded();
+        var gradients = new Dictionary<string, Tensor>();
+        foreach (var id in Graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter).Select(n => n.Id))
+        {
+            foreach (var r in results)
+            {
+                if (!r.Adjoints.TryGetValue(id, out var lambda)) continue;
+                if (gradients.TryGetValue(id, out var sum)) Kernels.Vec.add(sum.Data, lambda.Data, sum.Data);
+                else gradients[id] = lambda.Clone();
+            }
+        }
+        await StepAsync(optimizer, gradients, cancellationToken);
+        return results.Average(r => r.Loss);
+    }
+
+    /// <summary>The current value of every parameter, by node id.</summary>
+    public abstract Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Overwrites a parameter's value (and restarts its optimizer moments).</summary>
+    public abstract Task WriteParameterAsync(string id, Tensor value, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs evaluations, results in submission order.</summary>
+    private protected abstract Task<IReadOnlyList<GradientResult>> RunAsync(
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken);
+
+    /// <summary>Applies one optimizer step with the given gradients where the parameters are stored.</summary>
+    private protected abstract Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken);
+
+    /// <summary>Checks that a parameter write names a parameter and has its shape.</summary>
+    private protected void CheckParameter(string id, Tensor value)
+    {
+        var node = Graph.Node(id);
+        if (node.Op.Kind != OpKind.Parameter)
+            throw new ArgumentException($"node '{id}' is a {node.Op.Name}, not a parameter", nameof(id));
+        if (!value.Shape.Equals(Graph.ShapeOf(id)))
+            throw new ArgumentException($"node '{id}': value of shape {value.Shape} does not match the parameter's shape {Graph.ShapeOf(id)}", nameof(value));
+    }
+}
