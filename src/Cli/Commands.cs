@@ -1,22 +1,18 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Adjoint.Client;
 
 namespace Adjoint.Cli;
 
-/// <summary>What each command does, on the local engine; <see cref="Program"/> wires them to the parser.</summary>
+/// <summary>What each command does; <see cref="Cli"/> wires them to the parser.</summary>
 internal static class Commands
 {
-    public static Plan Load(string file)
+    /// <summary><c>check FILE</c>: validate, gradient on the back end, gradient check, Lagrangian residuals.</summary>
+    public static async Task<int> Check(string file, double step, double tolerance, ClientChoice backend, bool json, TextWriter stdout, CancellationToken cancellationToken)
     {
         var graph = GraphFile.load(file);
-        return Plan.Compile(graph);
-    }
-
-    /// <summary><c>check FILE</c>: validate, gradient check, Lagrangian residuals.</summary>
-    public static int Check(string file, double step, double tolerance, bool json, TextWriter stdout)
-    {
-        var plan = Load(file);
-        var graph = plan.Graph;
+        var plan = Plan.Compile(graph);
         if (!graph.ShapeOf(graph.Output).IsScalar)
         {
             // Still a valid graph: say so, and why there is no gradient to check.
@@ -24,10 +20,19 @@ internal static class Commands
             else stdout.WriteLine($"{file}: valid, {graph.Count} nodes; output '{graph.Output}' is {graph.ShapeOf(graph.Output)}, not a scalar: no gradient to check");
             return 0;
         }
-        var evaluation = Engine.gradient(Adjoints.All, plan, null);
+        await using var client = await backend.ConnectAsync(cancellationToken);
+        var deployed = await client.DeployAsync(GraphId(file), graph, cancellationToken);
+        var result = (await deployed.EvaluateBatchAsync([null], new BatchOptions { ReportValues = true }, cancellationToken: cancellationToken)
+            .SingleAsync(cancellationToken)).EnsureSucceeded();
+        // The back end's (z, λ) certified by the Lagrangian; the local engine's λ by central differences.
+        var residuals = Checks.residuals(plan,
+            Enumerable.Range(0, plan.Count).Select(p => result.Values[plan.Ids[p]]).ToArray(),
+            Enumerable.Range(0, plan.Count).Select(p => result.Adjoints.GetValueOrDefault(plan.Ids[p])).ToArray()!);
         var check = Checks.gradientCheckWith(step, 1e-6, plan, null);
-        var residuals = Checks.residualsOf(evaluation);
-        var passed = check.MaxRelativeError <= tolerance;
+        var local = Engine.gradient(Adjoints.All, plan, null);
+        var equal = Enumerable.Range(0, plan.Count).All(p => local.AdjointAt(p) is not { } l
+            || result.Adjoints.TryGetValue(plan.Ids[p], out var d) && Tensor.BitwiseEqual(l, d));
+        var passed = check.MaxRelativeError <= tolerance && equal;
         if (json)
         {
             var inputs = new JsonArray();
@@ -36,7 +41,8 @@ internal static class Commands
             Output.Json(stdout, new JsonObject
             {
                 ["file"] = file, ["valid"] = true, ["nodes"] = graph.Count, ["output"] = graph.Output,
-                ["value"] = evaluation.Output.ScalarValue, ["step"] = step, ["tolerance"] = tolerance,
+                ["backend"] = client.Backend.ToString(), ["value"] = result.Loss, ["bitwiseEqualToLocal"] = equal,
+                ["step"] = step, ["tolerance"] = tolerance,
                 ["gradient"] = new JsonObject { ["maxRelativeError"] = check.MaxRelativeError, ["inputs"] = inputs },
                 ["residuals"] = new JsonObject { ["primal"] = residuals.Primal, ["dual"] = residuals.Dual },
                 ["passed"] = passed,
@@ -44,55 +50,100 @@ internal static class Commands
         }
         else
         {
-            stdout.WriteLine($"{file}: valid, {graph.Count} nodes, output '{graph.Output}' = {evaluation.Output.ScalarValue:R}");
+            stdout.WriteLine($"{file}: valid, {graph.Count} nodes, output '{graph.Output}' = {result.Loss:R} ({client.Backend} back end)");
+            stdout.WriteLine($"adjoints vs the local engine: {(equal ? "bitwise equal" : "DIFFERENT")}");
             stdout.WriteLine($"gradient check (central differences, step {step:G3}):");
             foreach (var i in check.Inputs)
                 stdout.WriteLine($"  {i.Node,-12} max relative error {i.MaxRelativeError:E2} ({i.Elements} elements)");
             stdout.WriteLine($"Lagrangian residuals: primal {residuals.Primal:E2}, dual {residuals.Dual:E2}");
-            stdout.WriteLine(passed ? "ok" : $"FAILED: max relative error {check.MaxRelativeError:E2} > tolerance {tolerance:E2}");
+            stdout.WriteLine(passed ? "ok" : $"FAILED: max relative error {check.MaxRelativeError:E2} (tolerance {tolerance:E2}), bitwise equal {equal}");
         }
-        // A gradient that disagrees with finite differences is a wrong VJP: our bug, not the user's.
+        // A gradient that disagrees with finite differences or with the local engine is our bug, not the user's.
         return passed ? 0 : 2;
     }
 
-    /// <summary><c>grad FILE [--inputs DATA]</c>: values and adjoints.</summary>
-    public static int Grad(string file, string? inputsFile, bool all, bool detectAnomaly, bool json, TextWriter stdout)
+    /// <summary>
+    /// <c>grad FILE [--inputs DATA]</c>: values and adjoints. DATA is one object of values by node id,
+    /// or a list of them for a batch.
+    /// </summary>
+    public static async Task<int> Grad(string file, string? inputsFile, bool all, bool detectAnomaly, ClientChoice backend, bool json, TextWriter stdout, CancellationToken cancellationToken)
     {
-        var plan = Load(file);
-        var inputs = inputsFile is null ? null : GraphFile.loadValues(inputsFile, plan.Graph);
+        var graph = GraphFile.load(file);
+        var (sets, batch) = inputsFile is null ? ([null], false) : ReadInputSets(inputsFile, graph);
         var mode = all ? Adjoints.All : Adjoints.InputsAndParameters;
-        var e = Engine.bind(plan, inputs);
+        IReadOnlyList<GradientResult> results;
         if (detectAnomaly)
         {
-            Anomaly.forward(e);
-            Anomaly.backward(mode, e);
+            // Anomaly mode looks inside one evaluation node by node: it runs on the local engine.
+            var plan = Plan.Compile(graph);
+            results = sets.Select(inputs =>
+            {
+                var e = Engine.bind(plan, inputs);
+                Anomaly.forward(e);
+                Anomaly.backward(mode, e);
+                return new GradientResult
+                {
+                    Output = e.Output,
+                    Adjoints = Enumerable.Range(0, plan.Count).Where(p => e.AdjointAt(p) is not null && (all || plan.Op(p).Kind is OpKind.Input or OpKind.Parameter))
+                        .ToDictionary(p => plan.Ids[p], p => e.AdjointAt(p)),
+                };
+            }).ToList();
         }
         else
         {
-            Engine.forward(e);
-            Engine.backward(mode, e);
+            await using var client = await backend.ConnectAsync(cancellationToken);
+            var deployed = await client.DeployAsync(GraphId(file), graph, cancellationToken);
+            results = await deployed.EvaluateBatchAsync(sets, new BatchOptions { Adjoints = mode, ReportValues = all }, cancellationToken: cancellationToken)
+                .ToListAsync(cancellationToken);
         }
-        var shown = Enumerable.Range(0, plan.Count).Where(p => e.AdjointAt(p) is not null
-            && (all || plan.Op(p).Kind is OpKind.Input or OpKind.Parameter)).ToList();
+        if (!batch) results[0].EnsureSucceeded();
         if (json)
         {
-            var adjoints = new JsonObject();
-            foreach (var p in shown) adjoints[plan.Ids[p]] = Output.Tensor(e.AdjointAt(p));
-            var values = new JsonObject();
-            if (all) foreach (var p in Enumerable.Range(0, plan.Count)) values[plan.Ids[p]] = Output.Tensor(e.ValueAt(p));
-            var result = new JsonObject
-            {
-                ["output"] = plan.Graph.Output, ["value"] = Output.Tensor(e.Output),
-                ["adjoints"] = adjoints,
-            };
-            if (all) result["values"] = values;
-            Output.Json(stdout, result);
+            var items = results.Select(r => (JsonNode?)ResultJson(graph, r)).ToArray();
+            Output.Json(stdout, batch ? new JsonArray(items) : items[0]!);
         }
         else
         {
-            stdout.WriteLine($"{plan.Graph.Output} = {Output.Brief(e.Output)}");
-            foreach (var p in shown)
-                stdout.WriteLine($"  lambda {plan.Ids[p],-12} {Output.Brief(e.AdjointAt(p))}");
+            foreach (var (r, i) in results.Select((r, i) => (r, i)))
+            {
+                var prefix = batch ? $"[{i}] " : "";
+                if (!r.Succeeded) { stdout.WriteLine($"{prefix}failed: {r.Failure}"); continue; }
+                stdout.WriteLine($"{prefix}{graph.Output} = {Output.Brief(r.Output!)}");
+                foreach (var n in graph.Nodes)
+                    if (r.Adjoints.TryGetValue(n.Id, out var lambda))
+                        stdout.WriteLine($"{prefix}  lambda {n.Id,-12} {Output.Brief(lambda)}");
+            }
+        }
+        return results.All(r => r.Succeeded) ? 0 : 1;
+    }
+
+    /// <summary><c>partition FILE --silos N</c>: the parts the cluster would place, their costs and the bytes cut.</summary>
+    public static int PartitionGraph(string file, int silos, bool json, TextWriter stdout)
+    {
+        if (silos < 1) throw new UserError($"--silos must be at least 1, got {silos}");
+        var plan = Plan.Compile(GraphFile.load(file));
+        var parts = Partition.assign(plan, silos);
+        var loads = Partition.loads(plan, silos, parts);
+        var cut = Partition.cutBytes(plan, parts);
+        var mean = loads.Average();
+        var balance = mean == 0 ? 1.0 : loads.Max() / mean;
+        var counts = Enumerable.Range(0, silos).Select(k => parts.Count(p => p == k)).ToArray();
+        if (json)
+        {
+            var byPart = new JsonArray();
+            for (var k = 0; k < silos; k++)
+                byPart.Add(new JsonObject
+                {
+                    ["part"] = k, ["nodes"] = counts[k], ["cost"] = loads[k],
+                    ["ids"] = new JsonArray(Enumerable.Range(0, plan.Count).Where(p => parts[p] == k).Select(p => (JsonNode?)JsonValue.Create(plan.Ids[p])).ToArray()),
+                });
+            Output.Json(stdout, new JsonObject { ["file"] = file, ["silos"] = silos, ["cutBytes"] = cut, ["balance"] = balance, ["parts"] = byPart });
+        }
+        else
+        {
+            stdout.WriteLine($"{file}: {plan.Count} nodes in {silos} parts; {cut} bytes cross parts per evaluation with gradients; balance (max/mean cost) {balance:F3}");
+            for (var k = 0; k < silos; k++)
+                stdout.WriteLine($"  part {k}: {counts[k]} nodes, estimated cost {loads[k]:G4}");
         }
         return 0;
     }
@@ -129,5 +180,39 @@ internal static class Commands
         {
             return null;
         }
+    }
+
+    /// <summary>The id a file's graph is deployed under: its name, which keeps versions per file.</summary>
+    private static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
+
+    private static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string path, Graph graph)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (IOException e) { throw new UserError($"{path}: cannot read the file: {e.Message}"); }
+        JsonNode? root;
+        try { root = JsonNode.Parse(text); }
+        catch (JsonException e) { throw new UserError($"{Path.GetFileName(path)}: not valid JSON: {e.Message}"); }
+        var name = Path.GetFileName(path);
+        if (root is JsonArray list)
+            return (list.Select((item, i) => (IReadOnlyDictionary<string, Tensor>?)GraphFile.parseValues(item?.ToJsonString() ?? "null", $"{name}[{i}]", graph)).ToList(), true);
+        return ([GraphFile.parseValues(text, name, graph)], false);
+    }
+
+    private static JsonObject ResultJson(Graph graph, GradientResult r)
+    {
+        if (!r.Succeeded)
+            return new JsonObject { ["failure"] = new JsonObject { ["node"] = r.Failure!.Node, ["op"] = r.Failure.Op, ["message"] = r.Failure.Message } };
+        // Nodes in declaration order, whatever order the back end reported them in.
+        JsonObject ByNode(IReadOnlyDictionary<string, Tensor> tensors)
+        {
+            var o = new JsonObject();
+            foreach (var n in graph.Nodes)
+                if (tensors.TryGetValue(n.Id, out var t)) o[n.Id] = Output.Tensor(t);
+            return o;
+        }
+        var result = new JsonObject { ["output"] = graph.Output, ["value"] = Output.Tensor(r.Output!), ["adjoints"] = ByNode(r.Adjoints) };
+        if (r.Values.Count > 0) result["values"] = ByNode(r.Values);
+        return result;
     }
 }

@@ -1,50 +1,73 @@
 // The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal error.
 using System.CommandLine;
-using Adjoint;
 using Adjoint.Cli;
 
-return Cli.Run(args, Console.Out, Console.Error);
+return await Cli.RunAsync(args, Console.Out, Console.Error);
 
 namespace Adjoint.Cli
 {
-    /// <summary>The parser and the error policy; commands live in <see cref="Commands"/>.</summary>
+    /// <summary>The parser and the error policy; commands live in <see cref="Commands"/> and <see cref="DemoCommand"/>.</summary>
     public static class Cli
     {
         /// <summary>Parses and runs one command line, writing to the given streams; returns the exit code.</summary>
-        public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+        public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
         {
             var file = new Argument<string>("FILE") { Description = "A graph file (JSON, see examples/)." };
             var json = new Option<bool>("--json") { Description = "Machine-readable output.", Recursive = true };
 
+            // Where evaluating commands run.
+            var local = new Option<bool>("--local") { Description = "Use the local engine in this process instead of the embedded silo." };
+            var cluster = new Option<string?>("--cluster") { Description = "Use a running cluster: the Redis connection string of its membership (e.g. 127.0.0.1:6390)." };
+            var clusterId = new Option<string>("--cluster-id") { Description = "The cluster's Orleans cluster id.", DefaultValueFactory = _ => "adjoint" };
+            ClientChoice Backend(ParseResult r) => ClientChoice.From(r.GetValue(local), r.GetValue(cluster), r.GetValue(clusterId)!);
+            Command Evaluating(Command c)
+            {
+                c.Options.Add(local);
+                c.Options.Add(cluster);
+                c.Options.Add(clusterId);
+                return c;
+            }
+
             var step = new Option<double>("--step") { Description = "Finite-difference step.", DefaultValueFactory = _ => 1e-6 };
             var tolerance = new Option<double>("--tolerance") { Description = "Largest relative error that passes.", DefaultValueFactory = _ => 1e-6 };
-            var check = new Command("check", "Validate a graph file, check its gradient against finite differences, and compute the Lagrangian residuals.")
-            { file, step, tolerance };
-            check.SetAction(r => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(step), r.GetValue(tolerance), r.GetValue(json), stdout)));
+            var check = Evaluating(new Command("check", "Validate a graph file, evaluate its gradient, check it against finite differences and the local engine, and compute the Lagrangian residuals.")
+            { file, step, tolerance });
+            check.SetAction((r, ct) => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(step), r.GetValue(tolerance), Backend(r), r.GetValue(json), stdout, ct)));
 
-            var inputs = new Option<string?>("--inputs") { Description = "A JSON object of input values by node id (default: the values in the file)." };
-            var all = new Option<bool>("--all") { Description = "Every node's value and adjoint, not just the inputs' and parameters'." };
-            var anomaly = new Option<bool>("--detect-anomaly") { Description = "Fail at the first node whose value or adjoint is NaN or infinite." };
-            var grad = new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly };
-            grad.SetAction(r => Guard(stderr, () => Commands.Grad(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(all), r.GetValue(anomaly), r.GetValue(json), stdout)));
+            var inputs = new Option<string?>("--inputs") { Description = "A JSON object of input values by node id, or a list of them for a batch (default: the values in the file)." };
+            var all = new Option<bool>("--all") { Description = "Every node's value and adjoint, not just the inputs' and parameters' adjoints." };
+            var anomaly = new Option<bool>("--detect-anomaly") { Description = "Fail at the first node whose value or adjoint is NaN or infinite (runs on the local engine)." };
+            var grad = Evaluating(new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly });
+            grad.SetAction((r, ct) => Guard(stderr, () => Commands.Grad(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(all), r.GetValue(anomaly), Backend(r), r.GetValue(json), stdout, ct)));
+
+            var silos = new Option<int>("--silos") { Description = "The number of parts (silos).", Required = true };
+            var partition = new Command("partition", "Split a graph into parts for the silos of a cluster: nodes, estimated cost and bytes cut per part.") { file, silos };
+            partition.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.PartitionGraph(r.GetValue(file)!, r.GetValue(silos), r.GetValue(json), stdout))).Result);
 
             var output = new Option<string?>("--output", "-o") { Description = "Where to write the DOT file (default: FILE's name with .dot)." };
             var render = new Command("render", "Draw a graph file as Graphviz DOT (and SVG when `dot` is installed).") { file, output };
-            render.SetAction(r => Guard(stderr, () => Commands.Render(r.GetValue(file)!, r.GetValue(output), r.GetValue(json), stdout)));
+            render.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.Render(r.GetValue(file)!, r.GetValue(output), r.GetValue(json), stdout))).Result);
 
-            var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints.") { json, check, grad, render };
-            var parsed = root.Parse(args);
-            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+            var outDir = new Option<string>("--out") { Description = "Where to write the loss plot and the graph picture.", DefaultValueFactory = _ => "adjoint-demo" };
+            var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => 60 };
+            var demo = Evaluating(new Command("demo", "The seed's two-layer net on an embedded silo: distributed gradients checked, then trained, with a loss plot.") { outDir, steps });
+            demo.SetAction((r, ct) => Guard(stderr, () => DemoCommand.RunAsync(Path.Combine(AppContext.BaseDirectory, "examples"), r.GetValue(outDir)!, r.GetValue(steps), Backend(r), r.GetValue(json), stdout, ct)));
+
+            var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
+            { json, demo, check, grad, partition, render };
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
         }
 
         /// <summary>Turns exceptions into the exit-code policy: what the user can fix is one line and 1.</summary>
-        private static int Guard(TextWriter stderr, Func<int> command)
+        private static async Task<int> Guard(TextWriter stderr, Func<Task<int>> command)
         {
             try
             {
-                return command();
+                return await command();
             }
-            catch (Exception e) when (e is UserError or GraphFile.GraphFileException or GraphException or EvaluationException or FileNotFoundException or DirectoryNotFoundException)
+            catch (Exception e) when (e is UserError or GraphFile.GraphFileException or GraphException or EvaluationException
+                                          or Grains.GraphRejectedException or FileNotFoundException or DirectoryNotFoundException
+                                          or TimeoutException or OperationCanceledException)
             {
                 stderr.WriteLine($"error: {e.Message}");
                 return 1;

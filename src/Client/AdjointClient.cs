@@ -84,7 +84,8 @@ public sealed class AdjointClient : IAsyncDisposable
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         var host = Host.CreateDefaultBuilder()
             .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint())
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
+            // An embedded silo lives inside someone else's program: only its errors are theirs to see.
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Error))
             .Build();
         await host.StartAsync(cancellationToken);
         return host;
@@ -135,7 +136,7 @@ public sealed class AdjointClient : IAsyncDisposable
             await host.StartAsync(cancellationToken);
             return host;
         }
-        catch (Exception e) when (e is RedisException or OrleansException or SocketException or TimeoutException or ConnectionFailedException)
+        catch (Exception e) when (e is RedisException or OrleansException or SocketException or TimeoutException)
         {
             host.Dispose();
             throw new ClusterUnreachableException($"cannot reach the cluster '{options.ClusterId}' through Redis at {options.Redis}: {e.Message}", e);

@@ -17,11 +17,15 @@ public sealed class CliTests : IDisposable
         return Path.Combine(dir!.FullName, "examples", name);
     }
 
+    /// <summary>Runs the CLI in-process; evaluating commands use the local engine unless the test says otherwise.</summary>
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        var code = Cli.Run(args, stdout, stderr);
+        var evaluating = args.Length > 0 && args[0] is "grad" or "check" or "demo";
+        var backendGiven = args.Contains("--cluster") || args.Contains("--local") || args.Contains("--embedded");
+        var full = evaluating && !backendGiven ? [.. args, "--local"] : args.Where(a => a != "--embedded").ToArray();
+        var code = Cli.RunAsync(full, stdout, stderr).GetAwaiter().GetResult();
         return (code, stdout.ToString(), stderr.ToString());
     }
 
@@ -149,6 +153,66 @@ public sealed class CliTests : IDisposable
     {
         var (code, _, _) = Run("differentiate");
         Assert.Equal(1, code);
+    }
+
+    [Fact]
+    public void TheEmbeddedSiloGivesTheLocalEnginesBits()
+    {
+        var local = Run("grad", Examples("two-layer.json"), "--all", "--json");
+        var embedded = Run("grad", Examples("two-layer.json"), "--all", "--json", "--embedded");
+        Assert.Equal(0, local.Code);
+        Assert.Equal(0, embedded.Code);
+        // JSON numbers are written round-trip ("R"), so equal text is equal bits.
+        Assert.Equal(local.Out, embedded.Out);
+    }
+
+    [Fact]
+    public void ABatchOfInputSetsGivesOneResultEachInOrder()
+    {
+        var data = Write("batch.json", """[ { "x": [[1.0], [0.0], [0.0]] }, { "x": [[0.0], [2.0], [0.0]] }, { "x": [[0.0], [0.0], [3.0]] } ]""");
+        var (code, output, _) = Run("grad", Examples("warmup.json"), "--inputs", data, "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        var values = doc.RootElement.EnumerateArray().Select(r => r.GetProperty("value").GetDouble()).ToArray();
+        Assert.Equal(new[] { Math.Sin(1.0), Math.Sin(4.0), Math.Sin(9.0) }, values);
+    }
+
+    [Fact]
+    public void PartitionReportsPartsCostsAndCutBytes()
+    {
+        var (code, output, _) = Run("partition", Examples("two-layer.json"), "--silos", "2", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        var parts = doc.RootElement.GetProperty("parts").EnumerateArray().ToArray();
+        Assert.Equal(2, parts.Length);
+        Assert.Equal(9, parts.Sum(p => p.GetProperty("nodes").GetInt32()));
+        Assert.True(doc.RootElement.GetProperty("cutBytes").GetInt64() > 0);
+        Assert.InRange(doc.RootElement.GetProperty("balance").GetDouble(), 1.0, 2.0);
+    }
+
+    [Fact]
+    public void AnUnreachableClusterIsAOneLineUserError()
+    {
+        var (code, _, err) = Run("grad", Examples("warmup.json"), "--cluster", "127.0.0.1:1");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: cannot reach the cluster 'adjoint' through Redis at 127.0.0.1:1", err);
+        Assert.Single(err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void TheDemoChecksTrainsAndWritesItsPictures()
+    {
+        var (code, output, err) = Run("demo", "--embedded", "--out", _dir, "--steps", "20", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.True(root.GetProperty("bitwiseEqualToLocal").GetBoolean());
+        Assert.InRange(root.GetProperty("gradientCheckMaxRelativeError").GetDouble(), 0, 1e-6);
+        var losses = root.GetProperty("losses").EnumerateArray().Select(l => l.GetDouble()).ToArray();
+        Assert.Equal(20, losses.Length);
+        Assert.True(losses[^1] < losses[0]);
+        Assert.True(new FileInfo(Path.Combine(_dir, "loss.png")).Length > 1000);
+        Assert.StartsWith("digraph adjoint {", File.ReadAllText(Path.Combine(_dir, "two-layer.dot")));
     }
 
     [Fact]
