@@ -7,12 +7,15 @@
 #
 # Everything lives in the run folder ($ADJOINT_RUN, default deploy/run): pids/, logs/, redis data and
 # the file `cluster` holding the Redis connection string that clients pass to `--cluster`.
-# Ports: Redis $ADJOINT_REDIS_PORT (6390), silo i on 11111+i and gateway 30000+i.
+# Ports: Redis $ADJOINT_REDIS_PORT (6390); silo i on $ADJOINT_SILO_PORT+i (11111+i) and gateway
+# $ADJOINT_GATEWAY_PORT+i (30000+i).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 run=${ADJOINT_RUN:-$here/run}
 redis_port=${ADJOINT_REDIS_PORT:-6390}
+silo_port=${ADJOINT_SILO_PORT:-11111}
+gateway_port=${ADJOINT_GATEWAY_PORT:-30000}
 host_bin=$root/src/Host/bin/Release/net10.0/adjoint-host
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
@@ -40,7 +43,7 @@ up() {
 
   for i in $(seq 0 $((n - 1))); do
     ADJOINT__Mode=Cluster ADJOINT__Redis="127.0.0.1:$redis_port" ADJOINT__AdvertisedAddress=127.0.0.1 \
-    ADJOINT__SiloPort=$((11111 + i)) ADJOINT__GatewayPort=$((30000 + i)) \
+    ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
       "$host_bin" >"$run/logs/silo$i.log" 2>&1 &
     echo $! >"$run/pids/silo$i.pid"
   done
@@ -52,7 +55,7 @@ up() {
     done
     grep -q "Adjoint silo started" "$run/logs/silo$i.log" || { down; die "silo $i did not start within 30 s; see $run/logs/silo$i.log"; }
   done
-  echo "cluster up: redis 127.0.0.1:$redis_port, $n silos (gateways 30000-$((30000 + n - 1))); run folder $run"
+  echo "cluster up: redis 127.0.0.1:$redis_port, $n silos (gateways $gateway_port-$((gateway_port + n - 1))); run folder $run"
   echo "use it with: adjoint grad FILE --cluster $(cat "$run/cluster")"
 }
 

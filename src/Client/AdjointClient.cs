@@ -37,6 +37,12 @@ public sealed class AdjointClient : IAsyncDisposable
     /// <summary>The back end this client uses.</summary>
     public Backend Backend { get; }
 
+    /// <summary>
+    /// The grain factory of the embedded silo or the cluster, for direct use of the grain interfaces
+    /// (<see cref="IGraphGrain"/>: describe, placement, versions); null for the local back end.
+    /// </summary>
+    public IGrainFactory? Grains => _grains;
+
     /// <summary>Connects to the back end the options name.</summary>
     /// <exception cref="ClusterUnreachableException">The cluster's Redis or gateways could not be reached in time.</exception>
     public static async Task<AdjointClient> ConnectAsync(AdjointClientOptions? options = null, CancellationToken cancellationToken = default)
@@ -60,10 +66,10 @@ public sealed class AdjointClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(graphId);
         ArgumentNullException.ThrowIfNull(graph);
-        if (_grains is null) return new LocalGraph(graph);
+        if (_grains is null) return new LocalGraph(graphId, graph);
         var distributed = new DistributedGraph(_grains, graphId);
         var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
-        return new ClusterGraph(graph, distributed, deployed.Version);
+        return new ClusterGraph(graphId, graph, distributed, deployed.Version);
     }
 
     /// <summary>Loads a graph file and deploys it under its file name.</summary>

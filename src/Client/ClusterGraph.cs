@@ -3,7 +3,7 @@ using Adjoint.Grains;
 namespace Adjoint.Client;
 
 /// <summary>The embedded and cluster back ends: a graph version deployed to node grains.</summary>
-internal sealed class ClusterGraph(Graph graph, DistributedGraph distributed, int version) : GradientGraph(graph)
+internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph distributed, int version) : GradientGraph(id, graph)
 {
     /// <summary>The deployed version this graph evaluates.</summary>
     public int Version { get; } = version;

@@ -9,7 +9,14 @@ namespace Adjoint.Client;
 /// </summary>
 public abstract class GradientGraph
 {
-    private protected GradientGraph(Graph graph) => Graph = graph;
+    private protected GradientGraph(string id, Graph graph)
+    {
+        Id = id;
+        Graph = graph;
+    }
+
+    /// <summary>The id the graph was deployed under.</summary>
+    public string Id { get; }
 
     /// <summary>The graph.</summary>
     public Graph Graph { get; }

@@ -10,7 +10,7 @@ internal sealed class LocalGraph : GradientGraph
     private readonly Dictionary<string, AdamMoments> _moments = new();
     private readonly Lock _gate = new();
 
-    public LocalGraph(Graph graph) : base(graph)
+    public LocalGraph(string id, Graph graph) : base(id, graph)
     {
         _plan = Plan.Compile(graph);
         _parameters = graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter).ToDictionary(n => n.Id, n => n.Value.Value.Clone());

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Adjoint.Cluster.Tests;
+
+/// <summary>
+/// A real cluster of separate processes, brought up once for the collection by
+/// <c>deploy/local-cluster.sh up 3</c> (a private redis-server and three silo hosts) in a run folder of
+/// its own, and brought down at the end.
+/// </summary>
+public class LocalCluster(int silos) : IAsyncLifetime
+{
+    /// <summary>The silos of the shared cluster.</summary>
+    public const int Silos = 3;
+
+    public static string Root { get; } = FindRoot();
+
+    public string RunFolder { get; } = Directory.CreateTempSubdirectory("adjoint-cluster-").FullName;
+
+    /// <summary>The Redis connection string clients pass to --cluster.</summary>
+    public string Redis { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        var (code, output) = await Script("up", silos.ToString());
+        Assert.True(code == 0, $"local-cluster.sh up failed ({code}):\n{output}");
+        Redis = File.ReadAllText(Path.Combine(RunFolder, "cluster")).Trim();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Script("down");
+        Directory.Delete(RunFolder, recursive: true);
+    }
+
+    /// <summary>The pids the script recorded (read before <c>down</c> removes them).</summary>
+    public IReadOnlyList<int> Pids() =>
+        Directory.GetFiles(Path.Combine(RunFolder, "pids"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim())).ToList();
+
+    public async Task<(int Code, string Output)> Script(params string[] args)
+    {
+        var start = new ProcessStartInfo("bash", [Path.Combine(Root, "deploy", "local-cluster.sh"), .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["ADJOINT_RUN"] = RunFolder;
+        start.Environment["ADJOINT_REDIS_PORT"] = FreePort().ToString();
+        // Away from the defaults a dev host or another cluster may hold; each run its own range.
+        var basePort = 40000 + Random.Shared.Next(0, 2000) * 10;
+        start.Environment["ADJOINT_SILO_PORT"] = basePort.ToString();
+        start.Environment["ADJOINT_GATEWAY_PORT"] = (basePort + 5).ToString();
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Distributed.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Distributed.sln not found above the test binaries");
+    }
+}
+
+/// <summary>The cluster the collection shares: three silos.</summary>
+public sealed class SharedCluster() : LocalCluster(Silos);
+
+[CollectionDefinition(Name)]
+public sealed class LocalClusterCollection : ICollectionFixture<SharedCluster>
+{
+    public const string Name = "local cluster";
+}
