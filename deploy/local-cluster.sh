@@ -31,8 +31,12 @@ up() {
   fi
   mkdir -p "$run/pids" "$run/logs" "$run/redis"
   echo "building the host (Release)..."
-  dotnet build "$root/src/Host/Host.csproj" -c Release -v quiet -nologo >"$run/logs/build.log" 2>&1 \
-    || die "the host did not build; see $run/logs/build.log"
+  # One build at a time: two clusters started at once must not write the same obj/ folder together.
+  if ! flock "$root/src/Host/.build.lock" dotnet build "$root/src/Host/Host.csproj" -c Release -v quiet -nologo \
+      >"$run/logs/build.log" 2>&1; then
+    tail -20 "$run/logs/build.log" >&2
+    die "the host did not build; see $run/logs/build.log"
+  fi
 
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
     --daemonize no >"$run/logs/redis.log" 2>&1 &

@@ -106,6 +106,8 @@ public sealed class ClusterTests(SharedCluster cluster)
 }
 
 /// <summary><c>down</c> stops exactly the processes <c>up</c> started, and no silo outlives it.</summary>
+/// <remarks>In the shared cluster's collection, so that the two clusters never start at once.</remarks>
+[Collection(LocalClusterCollection.Name)]
 public sealed class LocalClusterLifecycleTests
 {
     [Fact]
