@@ -153,6 +153,8 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         Assert.Equal(local.Message, rejected.Message);
         Assert.Equal(local.Path, rejected.Path);
 
+        // Asking for a version before it exists fails, and does not stop it from working once deployed.
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => graph.Evaluate(1, [null], new BatchOptions(), Ct));
         var v1 = await graph.Deploy(Graphs.TwoLayer());
         Assert.True(v1.Created);
         Assert.Equal(v1.Version, (await graph.Deploy(Graphs.TwoLayer())).Version);
