@@ -241,6 +241,11 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         var bytes = serializer.SerializeToArray(tensor);
         Assert.InRange(bytes.Length, 8 * 5000, 8 * 5000 + 32);
         Assert.True(Tensor.BitwiseEqual(tensor.ToTensor(), serializer.Deserialize<TensorData>(bytes)!.ToTensor()));
+        // The core's own Tensor travels through its surrogate at the same cost.
+        var core = new Tensor(100, 50, [.. Enumerable.Range(0, 5000).Select(i => Math.Sin(i))]);
+        var coreBytes = serializer.SerializeToArray(core);
+        Assert.InRange(coreBytes.Length, 8 * 5000, 8 * 5000 + 32);
+        Assert.True(Tensor.BitwiseEqual(core, serializer.Deserialize<Tensor>(coreBytes)));
     }
 }
 
