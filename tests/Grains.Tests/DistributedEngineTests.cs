@@ -116,6 +116,13 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         }
         Assert.Equal(new EvaluationFailure("b", "input", "no value bound to this input"), results[10].Failure);
         await AssertNoLiveState(graph, deployed.Version);
+        // A malformed request fails as a whole, before anything starts.
+        var wrongShape = await Assert.ThrowsAsync<ArgumentException>(() =>
+            graph.Evaluate(deployed.Version, [new Dictionary<string, Tensor> { ["A"] = rhs }], null, Ct));
+        Assert.Contains("node 'A': value of shape 2x1 does not match the declared shape 2x2", wrongShape.Message);
+        var computed = await Assert.ThrowsAsync<ArgumentException>(() =>
+            graph.Evaluate(deployed.Version, [new Dictionary<string, Tensor> { ["x"] = rhs }], null, Ct));
+        Assert.Contains("node 'x' is computed by op 'solve'", computed.Message);
     }
 
     [Fact]
