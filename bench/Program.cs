@@ -1,8 +1,10 @@
-// Benchmark entry: the first argument names the suite.
+// Benchmark entry: the first argument names the suite. Every figure is timed against a reference run
+// in the same process (these machines are noisy), measured alternately with it, summarised by medians.
 using Adjoint.Bench;
 
 return args.FirstOrDefault() switch
 {
+    "local" => Local.Run(Console.Out),
     "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp")),
     "distributed-large" => await Distributed.Large(Console.Out,
         args.Length > 1 ? int.Parse(args[1]) : 10_000, args.Length > 2 ? short.Parse(args[2]) : (short)3),
@@ -11,6 +13,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- distributed [--tcp] | distributed-large [nodes] [silos]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local | distributed [--tcp] | distributed-large [nodes] [silos]");
     return 2;
 }

@@ -16,35 +16,62 @@ type NodeRef =
 /// Adds nodes one at a time, checking each op's arity and shape rule as it is added (so the error
 /// points at the line that made it), then builds the validated graph.
 ///
-/// Ids are optional: an unnamed node gets its op name and a counter ("matmul3").
+/// Ids are optional: an unnamed node gets its op name and a counter ("matmul3"). The limits (default:
+/// Limits.Default) are checked as nodes are added, like every other rule.
 [<Sealed>]
-type GraphBuilder() =
+type GraphBuilder(limits: Limits) =
     let nodes = ResizeArray<Node>()
-    let shapes = Dictionary<string, Shape>()
+    // Declaration index of every id, and by index: shape and resolved ancestors, handed to the graph so
+    // that it need not check or resolve them again (graphs of 10⁶ nodes are built this way).
+    let index = Dictionary<string, int>()
+    let shapes = ResizeArray<Shape>()
+    let ancestors = ResizeArray<int[]>()
+    // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
+    let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
 
-    let add (id: string) (op: Op) (ancestors: NodeRef[]) (value: Tensor option) =
-        let id = if isNull id then $"{op.Name}{nodes.Count}" else id
-        if shapes.ContainsKey id then raise (GraphException(DuplicateId id))
-        if ancestors.Length <> op.Arity then
-            raise (GraphException(WrongArity(id, op.Name, op.Arity, ancestors.Length)))
-        let ancestorIds =
-            ancestors
-            |> Array.map (fun a ->
-                if isNull a.Id || not (shapes.ContainsKey a.Id) then
-                    raise (GraphException(UnknownAncestor(id, a.Id)))
-                a.Id)
+    let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
+        let id = if isNull id then op.Name + string nodes.Count else id
+        if index.ContainsKey id then raise (GraphException(DuplicateId id))
+        if args.Length <> op.Arity then
+            raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
+        let resolved = Array.zeroCreate args.Length
+        let argShapes = if args.Length < shapeScratch.Length then shapeScratch[args.Length] else Array.zeroCreate args.Length
+        let argIds = Array.zeroCreate args.Length
+        for j in 0 .. args.Length - 1 do
+            let a = args[j]
+            let mutable k = -1
+            if isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
+                raise (GraphException(UnknownAncestor(id, a.Id)))
+            resolved[j] <- k
+            argShapes[j] <- shapes[k]
+            argIds[j] <- a.Id
+        if nodes.Count >= limits.MaxNodes then raise (GraphException(TooManyNodes(nodes.Count + 1, limits.MaxNodes)))
         let shape =
-            match op.Shape(ancestors |> Array.map (fun a -> shapes[a.Id])) with
+            match op.Shape argShapes with
+            | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
+                raise (GraphException(TensorTooLarge(id, s, limits.MaxTensorElements)))
             | Ok s -> s
             | Error detail -> raise (GraphException(ShapeMismatch(id, op.Name, detail)))
         match value with
         | Some v when v.Shape <> shape -> raise (GraphException(ValueShape(id, shape, v.Shape)))
         | _ -> ()
-        shapes[id] <- shape
-        nodes.Add { Id = id; Op = op; Ancestors = ancestorIds; Value = value }
+        index[id] <- nodes.Count
+        shapes.Add shape
+        ancestors.Add resolved
+        nodes.Add { Id = id; Op = op; Ancestors = argIds; Value = value }
         { Id = id; Shape = shape }
 
     let apply id (op: Op) args = add id op args None
+
+    /// A leaf holding a value; a null value is the error Graph.Create gives for a missing one.
+    let stored id (make: Shape -> Op) (value: Tensor) =
+        if isNull value then
+            let name = (make Shape.Scalar).Name
+            raise (GraphException(MissingValue((if isNull id then $"{name}{nodes.Count}" else id), name)))
+        add id (make value.Shape) [||] (Some value)
+
+    /// A builder within the default limits.
+    new() = GraphBuilder(Limits.Default)
 
     /// The number of nodes added so far.
     member _.Count = nodes.Count
@@ -56,10 +83,10 @@ type GraphBuilder() =
     member _.Input(id: string, defaultValue: Tensor) = add id (Ops.Leaf.input defaultValue.Shape) [||] (Some defaultValue)
 
     /// A trainable parameter with its initial value.
-    member _.Parameter(id: string, value: Tensor) = add id (Ops.Leaf.parameter value.Shape) [||] (Some value)
+    member _.Parameter(id: string, value: Tensor) = stored id Ops.Leaf.parameter value
 
     /// A constant tensor.
-    member _.Constant(id: string, value: Tensor) = add id (Ops.Leaf.constant value.Shape) [||] (Some value)
+    member _.Constant(id: string, value: Tensor) = stored id Ops.Leaf.constant value
 
     /// A constant scalar.
     member b.Constant(value: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
@@ -119,4 +146,6 @@ type GraphBuilder() =
         apply id Ops.Loss.softmaxCrossEntropy [| logits; targets |]
 
     /// The validated graph with `output` as z_n.
-    member _.Build(output: NodeRef) = Graph.Create(nodes, output.Id)
+    member _.Build(output: NodeRef) =
+        if isNull output.Id then raise (GraphException(MissingOutput "(null)"))
+        Graph.OfChecked(nodes.ToArray(), output.Id, Dictionary(index), ancestors.ToArray(), shapes.ToArray())

@@ -49,7 +49,10 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
         [| for p in 0 .. plan.Count - 1 do
                let kind = plan.Ops[p].Kind
                if kind = OpKind.Input || kind = OpKind.Parameter then
-                   let x = probe.ValueAt(p).Data
+                   // Perturbed through Set: 1×1 values are not held in tensors the caller could write.
+                   let x = Array.copy (probe.ValueAt p).Data
+                   let shape = plan.Shapes[p]
+                   let bind () = probe.Set(plan.Ids[p], Tensor(shape.Rows, shape.Cols, x))
                    let lambda = analytic.AdjointAt p
                    let mutable rel = 0.0
                    let mutable absErr = 0.0
@@ -57,10 +60,13 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
                        let x0 = x[k]
                        let h = step * max 1.0 (abs x0)
                        x[k] <- x0 + h
+                       bind ()
                        let up = f ()
                        x[k] <- x0 - h
+                       bind ()
                        let down = f ()
                        x[k] <- x0
+                       bind ()
                        let numeric = (up - down) / (2.0 * h)
                        let exact = if isNull lambda then 0.0 else lambda.Data[k]
                        let d = abs (exact - numeric)
@@ -101,7 +107,18 @@ let residuals (plan: Plan) (values: IReadOnlyList<Tensor>) (adjoints: IReadOnlyL
             dual <- max dual (maxAbsDiff lambda.Data expected.Data)
     { Primal = primal; Dual = dual }
 
-/// The residuals of an evaluation made by the local engine.
+/// The residuals of an evaluation made by the local engine. They need every value z_i, so an evaluation
+/// that did not keep some (one made for Adjoints.InputsAndParameters, see Evaluation.HasValue) is refused
+/// with an ArgumentException naming the first such node; evaluate with Engine.bind (or new
+/// Evaluation(plan)) to keep every value.
 let residualsOf (e: Evaluation) =
-    let n = e.Plan.Count
-    residuals e.Plan (Array.init n e.ValueAt) (Array.init n e.AdjointAt)
+    let plan = e.Plan
+    let n = plan.Count
+    match Seq.tryFind (e.HasValueAt >> not) (seq { 0 .. n - 1 }) with
+    | Some p ->
+        invalidArg "e" (
+            $"the Lagrangian residuals need every value, and this evaluation did not keep that of node '{plan.Ids[p]}' "
+            + "(it computes only the adjoints of inputs and parameters); evaluate with Engine.bind or new Evaluation(plan), "
+            + "then Engine.forward and Engine.backward"
+        )
+    | None -> residuals plan (Array.init n e.ValueAt) (Array.init n e.AdjointAt)

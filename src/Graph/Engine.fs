@@ -1,8 +1,13 @@
 /// The local engine: the seed's forward pass (∇_λ L = 0) and backward pass (∇_z L = 0) over a plan.
 namespace Adjoint
 
+// Prefetch takes the address of an array element.
+#nowarn "9"
+
 open System
 open System.Collections.Generic
+open System.Runtime.Intrinsics.X86
+open Microsoft.FSharp.NativeInterop
 
 /// An op failed while a node was evaluated; names the node and the op.
 type EvaluationException(node: string, op: string, message: string, inner: exn) =
@@ -13,32 +18,74 @@ type EvaluationException(node: string, op: string, message: string, inner: exn) 
 
 /// The buffers of one evaluation of a plan: a value z_i for every node and, after a backward pass, the
 /// adjoints λ_i it computed. Running the engine again on the same Evaluation reuses every buffer, so
-/// a steady stream of evaluations allocates nothing per node; values read from it are overwritten by
-/// the next run on it.
+/// a steady stream of evaluations allocates nothing; values read from it are overwritten by the next
+/// run on it.
+///
+/// 1×1 values and adjoints are kept unboxed in two arrays (8 bytes a node), so `Value`, `ValueAt`,
+/// `Adjoint` and `AdjointAt` of a 1×1 node return a fresh tensor holding a copy; bind new values with `Set`.
+///
+/// An evaluation made for `Adjoints.InputsAndParameters` (as `Engine.gradient` makes for that mode)
+/// keeps only the values some VJP reads: the buffers of the other non-1×1 intermediate values are
+/// shared, and asking for such a value raises InvalidOperationException (see `HasValue`).
 [<Sealed>]
-type Evaluation(plan: Plan) =
+type Evaluation private (plan: Plan, lean: bool) =
     let n = plan.Count
-    let values = Array.init n (fun p -> Tensor.Zeros(plan.Shapes[p]))
-    let bound = Array.zeroCreate<bool> n
-    let args = Array.init n (fun p -> plan.Args[p] |> Array.map (fun a -> values[a]))
+    let shapes = plan.Shapes
+    let kinds = plan.Kinds
+    let shared = if lean then plan.Shared else Unchecked.defaultof<_>
+    let pool = if lean then shared.Sizes |> Array.map (fun c -> Array.zeroCreate<double> c) else null
+    let scalarValues = Array.zeroCreate<double> n
+    let scalarAdjoints = Array.zeroCreate<double> n
+    // Tensor values: every non-1×1 node, and a 1×1 mirror of the nodes that tensor ops read or write.
+    let values: Tensor[] = Array.zeroCreate n
+    // The argument tensors of nodes computed through Op.Forward, made once.
+    let args: Tensor[][] = Array.zeroCreate n
+    // Tensor adjoints (1×1 mirrors for the tensor-op nodes among them), made on the first backward pass.
     let adjoints: Tensor[] = Array.zeroCreate n
+    let bound = Array.zeroCreate<bool> n
     let mutable adjointMode: Adjoints voption = ValueNone
     // One scratch buffer per shape: a fan-out node's second and later VJP terms land here before
     // being added to its adjoint. The backward pass is sequential, so one per shape suffices.
     let scratch = Dictionary<Shape, Tensor>()
+    let scratch1 = Tensor(1, 1)
 
     do
         for p in 0 .. n - 1 do
+            let s = shapes[p]
+            if not s.IsScalar then
+                values[p] <-
+                    if lean && shared.ValueBuffer[p] >= 0 then Tensor(s.Rows, s.Cols, pool[shared.ValueBuffer[p]])
+                    else Tensor.Zeros s
+            if kinds[p] = NodeKind.Tensor then
+                if s.IsScalar then values[p] <- Tensor(1, 1)
+                let a = plan.Args[p]
+                let t = Array.zeroCreate a.Length
+                for j in 0 .. a.Length - 1 do
+                    if isNull values[a[j]] then values[a[j]] <- Tensor(1, 1)
+                    t[j] <- values[a[j]]
+                args[p] <- t
             match plan.StoredValues[p] with
             | Some v when plan.Ops[p].Kind <> OpKind.Compute ->
-                Array.Copy(v.Data, values[p].Data, v.Count)
+                if s.IsScalar then scalarValues[p] <- v.Data[0]
+                else Array.Copy(v.Data, values[p].Data, v.Count)
                 bound[p] <- true
             | _ -> ()
 
+    let dropped p =
+        lean && not shapes[p].IsScalar && shared.ValueBuffer[p] >= 0
+
+    /// An evaluation that keeps every value.
+    new(plan: Plan) = Evaluation(plan, false)
+
+    /// An evaluation for backward passes in the given mode: with InputsAndParameters it keeps only the
+    /// values that some VJP reads (and the output), sharing the buffers of the rest.
+    new(plan: Plan, adjoints: Adjoints) = Evaluation(plan, (adjoints = Adjoints.InputsAndParameters))
+
     member _.Plan = plan
-    member internal _.Values = values
-    member internal _.Args = args
-    member internal _.AdjointBuffers = adjoints
+    /// Whether every value is kept (false for an InputsAndParameters evaluation).
+    member _.KeepsAllValues = not lean
+    member internal _.ScalarValues = scalarValues
+    member internal _.ScalarAdjoints = scalarAdjoints
     member internal _.Bound = bound
     member internal _.Scratch(shape: Shape) =
         match scratch.TryGetValue shape with
@@ -51,6 +98,36 @@ type Evaluation(plan: Plan) =
         with get () = adjointMode
         and set m = adjointMode <- m
 
+    /// z_p = f_p(z_α(p)) through Op.Forward, 1×1 arguments copied into their mirrors first.
+    member internal _.ForwardTensor(p: int) =
+        let a = plan.Args[p]
+        let t = args[p]
+        for j in 0 .. a.Length - 1 do
+            if shapes[a[j]].IsScalar then t[j].Data[0] <- scalarValues[a[j]]
+        plan.Ops[p].Forward(t, values[p])
+        if shapes[p].IsScalar then scalarValues[p] <- values[p].Data[0]
+
+    /// λ_p as a tensor, for Op.Vjp of a node computed through Op.Forward.
+    member internal _.AdjointTensor(p: int) =
+        if shapes[p].IsScalar then
+            if isNull adjoints[p] then adjoints[p] <- Tensor(1, 1)
+            adjoints[p].Data[0] <- scalarAdjoints[p]
+        elif isNull adjoints[p] then
+            let s = shapes[p]
+            adjoints[p] <-
+                if lean && shared.AdjointBuffer[p] >= 0 then Tensor(s.Rows, s.Cols, pool[shared.AdjointBuffer[p]])
+                else Tensor.Zeros s
+        adjoints[p]
+
+    /// dest = λ_i ∂f_i/∂z_(argument slot) through Op.Vjp.
+    member internal e.VjpTensor(i: int, slot: int, dest: Tensor) =
+        plan.Ops[i].Vjp(args[i], values[i], e.AdjointTensor i, slot, dest)
+
+    /// The 1×1 term λ_i ∂f_i/∂z_(argument slot) through Op.Vjp.
+    member internal e.VjpTensorScalar(i: int, slot: int) =
+        e.VjpTensor(i, slot, scratch1)
+        scratch1.Data[0]
+
     /// Binds the value of an input (or overrides a parameter's or constant's stored value) by copying it
     /// into this evaluation's buffer.
     member _.Set(id: string, value: Tensor) =
@@ -58,32 +135,58 @@ type Evaluation(plan: Plan) =
         let op = plan.Ops[p]
         if op.Kind = OpKind.Compute then
             invalidArg "id" $"node '{id}' is computed by op '{op.Name}'; only inputs, parameters and constants can be set"
-        if value.Shape <> plan.Shapes[p] then
-            invalidArg "value" $"node '{id}': value of shape {value.Shape} does not match the declared shape {plan.Shapes[p]}"
-        Array.Copy(value.Data, values[p].Data, value.Count)
+        if value.Shape <> shapes[p] then
+            invalidArg "value" $"node '{id}': value of shape {value.Shape} does not match the declared shape {shapes[p]}"
+        if shapes[p].IsScalar then scalarValues[p] <- value.Data[0]
+        else Array.Copy(value.Data, values[p].Data, value.Count)
         bound[p] <- true
 
     /// Binds every entry of a map from input id to value.
     member e.SetAll(inputs: IReadOnlyDictionary<string, Tensor>) =
         for KeyValue(id, v) in inputs do e.Set(id, v)
 
-    /// z of a node after the forward pass.
-    member _.Value(id: string) = values[plan.IndexOf id]
+    /// Whether the value of the node at plan position p is kept (false only for intermediate values an
+    /// InputsAndParameters evaluation does not keep).
+    member _.HasValueAt(p: int) = not (dropped p)
+    member e.HasValue(id: string) = e.HasValueAt(plan.IndexOf id)
+
+    /// z of a node after the forward pass. Raises InvalidOperationException for a value this
+    /// evaluation does not keep (see `HasValue`).
+    member e.Value(id: string) = e.ValueAt(plan.IndexOf id)
     /// z_n.
-    member _.Output = values[plan.Output]
+    member e.Output = e.ValueAt plan.Output
     /// z of the node at plan position p.
-    member _.ValueAt(p: int) = values[p]
+    member _.ValueAt(p: int) : Tensor =
+        if shapes[p].IsScalar then Tensor.Scalar scalarValues[p]
+        elif dropped p then
+            invalidOp (
+                $"node '{plan.Ids[p]}': its value was not kept — this evaluation computes the adjoints of inputs "
+                + "and parameters only and reuses the buffers of values no VJP reads; evaluate with Adjoints.All "
+                + "(or new Evaluation(plan)) to keep every value"
+            )
+        else values[p]
 
     /// λ of a node after the backward pass, or null where none was computed (the node does not reach
     /// z_n, or the pass was pruned to inputs and parameters).
     member e.Adjoint(id: string) = e.AdjointAt(plan.IndexOf id)
     member _.AdjointAt(p: int) : Tensor =
         match adjointMode with
-        | ValueSome mode when plan.NeedsAdjoint(mode, p) -> adjoints[p]
+        | ValueSome mode when plan.NeedsAdjoint(mode, p) ->
+            if shapes[p].IsScalar then Tensor.Scalar scalarAdjoints[p] else adjoints[p]
         | _ -> null
 
     /// Whether the last run computed adjoints.
     member _.HasAdjoints = adjointMode.IsSome
+
+/// Software prefetch: on a graph of 10⁶ scalar nodes the values an edge reads are scattered over
+/// megabytes, and fetching them a few nodes ahead hides most of the memory latency.
+module internal Prefetch =
+    /// How many nodes ahead the passes fetch.
+    [<Literal>]
+    let Distance = 16
+
+    let inline at (p: nativeptr<double>) (i: int) =
+        if Sse.IsSupported then Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add p i))
 
 /// The passes themselves.
 module Engine =
@@ -95,51 +198,116 @@ module Engine =
             | e -> e.Message
         raise (EvaluationException(plan.Ids[p], plan.Ops[p].Name, reason, e))
 
+    /// Which GEMM kernel the engine runs on: "openblas" or "managed".
+    let gemmBackend = Kernels.gemmBackend
+
     /// Forward pass: z_i = f_i(z_α(i)) for every node in plan order.
     let forward (e: Evaluation) =
         let plan = e.Plan
-        let ops, values, args = plan.Ops, e.Values, e.Args
+        // One binding each: a tuple pattern allocates its tuple in an unoptimised (Debug) build.
+        let ops = plan.Ops
+        let kinds = plan.Kinds
+        let arg0 = plan.Arg0
+        let arg1 = plan.Arg1
+        let z = e.ScalarValues
+        let bound = e.Bound
+        let n = plan.Count
         e.AdjointMode <- ValueNone
-        for p in 0 .. plan.Count - 1 do
-            let op = ops[p]
-            if op.Kind = OpKind.Compute then
-                try
-                    op.Forward(args[p], values[p])
-                with
-                | :? EvaluationException -> reraise ()
-                | ex -> fail plan p ex
-            elif not e.Bound[p] then
-                raise (EvaluationException(plan.Ids[p], op.Name, "no value bound to this input", null))
+        let mutable p = 0
+        use zp = fixed z
+        let ahead = n - Prefetch.Distance
+        try
+            while p < n do
+                let kind = kinds[p]
+                if p < ahead then
+                    let f = p + Prefetch.Distance
+                    if kinds[f] = NodeKind.Scalar then
+                        Prefetch.at zp arg0[f]
+                        Prefetch.at zp arg1[f]
+                if kind = NodeKind.Scalar then z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
+                elif kind = NodeKind.Tensor then e.ForwardTensor p
+                elif not bound[p] then
+                    raise (EvaluationException(plan.Ids[p], ops[p].Name, "no value bound to this input", null))
+                p <- p + 1
+        with
+        | :? EvaluationException -> reraise ()
+        | ex -> fail plan p ex
 
     /// Backward pass after `forward`: λ_n = 1, then in reverse plan order
     /// λ_j = Σ_{i∈β(j)} λ_i ∂f_i/∂z_j, each term the VJP of successor i, summed in the plan's fixed
-    /// successor order. Only nodes with NeedsAdjoint(mode) are visited.
+    /// successor order (the first term written, each later one computed apart and then added). Only
+    /// nodes with NeedsAdjoint(mode) are visited.
     let backward (mode: Adjoints) (e: Evaluation) =
         let plan = e.Plan
         let out = plan.Output
         if not plan.Shapes[out].IsScalar then
             raise (GraphException(NonScalarOutput(plan.Ids[out], plan.Shapes[out])))
-        let ops, values, args, adjoints = plan.Ops, e.Values, e.Args, e.AdjointBuffers
-        let start, succ, slot = plan.SuccessorStart, plan.SuccessorNode, plan.SuccessorSlot
-        for q in plan.Count - 1 .. -1 .. 0 do
-            if plan.NeedsAdjoint(mode, q) then
-                if isNull adjoints[q] then adjoints[q] <- Tensor.Zeros plan.Shapes[q]
-                let lambda = adjoints[q]
-                if q = out then
-                    lambda.Data[0] <- 1.0
-                else
-                    let mutable first = true
-                    for edge in start[q] .. start[q + 1] - 1 do
-                        let i = succ[edge]
-                        if plan.NeedsAdjoint(mode, i) then
-                            let dest = if first then lambda else e.Scratch plan.Shapes[q]
-                            try
-                                ops[i].Vjp(args[i], values[i], adjoints[i], slot[edge], dest)
-                            with ex ->
-                                fail plan i ex
-                            if first then first <- false
-                            else Kernels.Vec.add lambda.Data dest.Data lambda.Data
-                    if first then Array.Clear lambda.Data
+        if mode = Adjoints.All && not e.KeepsAllValues then
+            invalidOp "this evaluation keeps only the values that the adjoints of inputs and parameters need; make it with new Evaluation(plan) for Adjoints.All"
+        let shapes = plan.Shapes
+        // One binding each, as in forward.
+        let start = plan.SuccessorStart
+        let succ = plan.SuccessorNode
+        let slot = plan.SuccessorSlot
+        let edgeInfo = plan.EdgeInfo
+        let other = plan.EdgeOther
+        let edgeOp = plan.EdgeOp
+        let needs = plan.NeedsMask mode
+        let isScalar = plan.IsScalar
+        let needed = if mode = Adjoints.All then EdgeInfo.NeededAll else EdgeInfo.NeededInputs
+        let z = e.ScalarValues
+        let lambda = e.ScalarAdjoints
+        // The node whose VJP is running, named if it fails.
+        let mutable current = out
+        use zp = fixed z
+        use lp = fixed lambda
+        try
+            for q in plan.Count - 1 .. -1 .. 0 do
+                if q >= Prefetch.Distance then
+                    // What the successor edges of the node processed Distance steps from now read.
+                    let f = q - Prefetch.Distance
+                    for e in start[f] .. start[f + 1] - 1 do
+                        Prefetch.at lp succ[e]
+                        Prefetch.at zp other[e]
+                if needs[q] then
+                    if q = out then lambda[q] <- 1.0
+                    elif isScalar[q] then
+                        let mutable sum = 0.0
+                        let mutable first = true
+                        let zq = z[q]
+                        for edge in start[q] .. start[q + 1] - 1 do
+                            let info = edgeInfo[edge]
+                            if info &&& needed <> 0uy then
+                                let i = succ[edge]
+                                current <- i
+                                let term =
+                                    if info &&& EdgeInfo.Scalar <> 0uy then
+                                        // Only what the VJP reads is loaded: on a large graph each load
+                                        // of another node's value is a cache miss.
+                                        let other = if info &&& EdgeInfo.ReadsArgs <> 0uy then z[other[edge]] else 0.0
+                                        let zi = if info &&& EdgeInfo.ReadsOutput <> 0uy then z[i] else 0.0
+                                        if info &&& EdgeInfo.Slot1 = 0uy then edgeOp[edge].VjpScalar(zq, other, zi, lambda[i], 0)
+                                        else edgeOp[edge].VjpScalar(other, zq, zi, lambda[i], 1)
+                                    else e.VjpTensorScalar(i, slot[edge])
+                                if first then
+                                    sum <- term
+                                    first <- false
+                                else sum <- sum + term
+                        lambda[q] <- sum
+                    else
+                        let total = e.AdjointTensor q
+                        let mutable first = true
+                        for edge in start[q] .. start[q + 1] - 1 do
+                            let i = succ[edge]
+                            if needs[i] then
+                                current <- i
+                                let dest = if first then total else e.Scratch shapes[q]
+                                e.VjpTensor(i, slot[edge], dest)
+                                if first then first <- false
+                                else Kernels.Vec.add total.Data dest.Data total.Data
+                        if first then Array.Clear total.Data
+        with ex ->
+            fail plan current ex
         e.AdjointMode <- ValueSome mode
 
     /// A fresh evaluation of the plan with the given inputs bound (stored values for the rest).
@@ -154,9 +322,11 @@ module Engine =
         forward e
         e
 
-    /// Forward and backward: every z_i and the adjoints the mode asks for.
+    /// Forward and backward: z_i and the adjoints the mode asks for. With InputsAndParameters the
+    /// evaluation keeps only the values that some VJP reads (see Evaluation).
     let gradient (mode: Adjoints) (plan: Plan) (inputs: IReadOnlyDictionary<string, Tensor>) =
-        let e = bind plan inputs
+        let e = Evaluation(plan, mode)
+        if not (isNull inputs) then e.SetAll inputs
         forward e
         backward mode e
         e

@@ -32,6 +32,17 @@ type Node =
 
     override n.GetHashCode() = HashCode.Combine(n.Id, n.Op.Name)
 
+/// Caps that keep one bad graph from exhausting a process: a huge declared dimension must be a clear
+/// error at validation, not an out-of-memory failure at evaluation.
+type Limits =
+    { /// Most nodes in one graph.
+      MaxNodes: int
+      /// Most elements (rows × cols) in any one node's value.
+      MaxTensorElements: int64 }
+
+    /// 10⁷ nodes; 2²⁷ elements (1 GiB of doubles) per tensor.
+    static member Default = { MaxNodes = 10_000_000; MaxTensorElements = 1L <<< 27 }
+
 /// Everything that can be wrong with a graph, each naming the node at fault.
 type GraphError =
     | DuplicateId of node: string
@@ -45,6 +56,8 @@ type GraphError =
     | MissingOutput of output: string
     | NonScalarOutput of output: string * shape: Shape
     | EmptyGraph
+    | TooManyNodes of count: int * limit: int
+    | TensorTooLarge of node: string * shape: Shape * limit: int64
 
     member e.Message =
         match e with
@@ -59,6 +72,8 @@ type GraphError =
         | MissingOutput o -> $"output '{o}' is not a node of the graph"
         | NonScalarOutput(o, s) -> $"gradient asked of output '{o}' of shape {s}; it must be a scalar (1x1)"
         | EmptyGraph -> "the graph has no nodes"
+        | TooManyNodes(count, limit) -> $"the graph has {count} nodes, more than the limit of {limit}"
+        | TensorTooLarge(n, s, limit) -> $"node '{n}': a value of shape {s} has more than the limit of {limit} elements"
 
 /// Raised when a graph or a request on it is invalid; `Error` says what and where.
 exception GraphException of GraphError with
@@ -66,7 +81,8 @@ exception GraphException of GraphError with
 
 /// A validated, immutable DAG with one chosen output z_n.
 [<Sealed>]
-type Graph private (nodes: Node[], output: string, index: Dictionary<string, int>, order: int[], shapes: Shape[]) =
+type Graph private (nodes: Node[], output: string, index: Dictionary<string, int>, order: int[], shapes: Shape[],
+                    ancestors: int[][]) =
 
     /// The nodes in the order they were declared.
     member _.Nodes: IReadOnlyList<Node> = nodes
@@ -77,6 +93,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     member internal _.Order = order
     /// The shape of every node, by declaration index.
     member internal _.Shapes = shapes
+    /// The declaration indices of every node's ancestors, in argument order.
+    member internal _.AncestorIndices = ancestors
 
     member _.Contains(id: string) = index.ContainsKey id
     member _.IndexOf(id: string) =
@@ -89,7 +107,7 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     /// The same nodes with another output.
     member _.WithOutput(newOutput: string) =
         if not (index.ContainsKey newOutput) then raise (GraphException(MissingOutput newOutput))
-        Graph(nodes, newOutput, index, order, shapes)
+        Graph(nodes, newOutput, index, order, shapes, ancestors)
 
     /// Same nodes (id, op, attributes, ancestors, values bit for bit) in the same order, same output.
     override _.Equals(o: obj) =
@@ -100,12 +118,13 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     override _.GetHashCode() = HashCode.Combine(output, nodes.Length)
 
     /// Validates the nodes and builds the graph, or says what is wrong.
-    static member TryCreate(nodes: Node seq, output: string) : Result<Graph, GraphError> =
+    static member TryCreate(nodes: Node seq, output: string, limits: Limits) : Result<Graph, GraphError> =
         let nodes = Array.ofSeq nodes
         let index = Dictionary<string, int>(nodes.Length)
         let fail e = raise (GraphException e)
         try
             if nodes.Length = 0 then fail EmptyGraph
+            if nodes.Length > limits.MaxNodes then fail (TooManyNodes(nodes.Length, limits.MaxNodes))
             for i in 0 .. nodes.Length - 1 do
                 if not (index.TryAdd(nodes[i].Id, i)) then fail (DuplicateId nodes[i].Id)
             // Ancestor ids resolved once; arity checked against the op.
@@ -124,6 +143,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
             for i in order do
                 let n = nodes[i]
                 match n.Op.Shape(ancestorsOf[i] |> Array.map (fun j -> shapes[j])) with
+                | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
+                    fail (TensorTooLarge(n.Id, s, limits.MaxTensorElements))
                 | Ok s -> shapes[i] <- s
                 | Error detail -> fail (ShapeMismatch(n.Id, n.Op.Name, detail))
                 match n.Op.Kind, n.Value with
@@ -131,11 +152,27 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
                 | _, Some v when v.Shape <> shapes[i] -> fail (ValueShape(n.Id, shapes[i], v.Shape))
                 | _ -> ()
             if not (index.ContainsKey output) then fail (MissingOutput output)
-            Ok(Graph(nodes, output, index, order, shapes))
+            Ok(Graph(nodes, output, index, order, shapes, ancestorsOf))
         with GraphException e ->
             Error e
 
+    /// Validates the nodes within the default limits and builds the graph, or says what is wrong.
+    static member TryCreate(nodes: Node seq, output: string) = Graph.TryCreate(nodes, output, Limits.Default)
+
+    /// A graph from a builder that has already checked every node as it was added (ids, arities, shapes,
+    /// values) and resolved its ancestors; declaration order is topological by construction.
+    static member internal OfChecked(nodes: Node[], output: string, index: Dictionary<string, int>, ancestors: int[][],
+                                     shapes: Shape[]) =
+        if not (index.ContainsKey output) then raise (GraphException(MissingOutput output))
+        Graph(nodes, output, index, Array.init nodes.Length id, shapes, ancestors)
+
     /// Validates the nodes and builds the graph; raises GraphException naming the node at fault.
+    static member Create(nodes: Node seq, output: string, limits: Limits) =
+        match Graph.TryCreate(nodes, output, limits) with
+        | Ok g -> g
+        | Error e -> raise (GraphException e)
+
+    /// Validates the nodes within the default limits and builds the graph; raises GraphException.
     static member Create(nodes: Node seq, output: string) =
         match Graph.TryCreate(nodes, output) with
         | Ok g -> g

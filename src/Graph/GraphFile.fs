@@ -118,7 +118,11 @@ let private onlyFields (known: string list) (e: JsonElement) path =
     for p in e.EnumerateObject() do
         if not (List.contains p.Name known) then
             let expected = String.Join(", ", known)
-            fail (if path = "$" then p.Name else $"{path}.{p.Name}") $"unknown field '{p.Name}' (expected one of: {expected})"
+            let simple = p.Name.Length > 0 && p.Name |> Seq.forall (fun c -> Char.IsLetterOrDigit c || c = '_')
+            let field = if simple then p.Name else JsonSerializer.Serialize p.Name |> sprintf "[%s]"
+            let at = if path = "$" then (if simple then field else "$" + field) elif simple then $"{path}.{field}" else path + field
+            let shown = if simple then $"'{p.Name}'" else JsonSerializer.Serialize p.Name
+            fail at $"unknown field {shown} (expected one of: {expected})"
 
 let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * string>) (i: int) (e: JsonElement) =
     let path = $"nodes[{i}]"
@@ -131,7 +135,12 @@ let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * stri
     let value =
         match property e "value", sideValues.TryGetValue id with
         | Some v, _ -> Some(readValue v declared $"{path}.value")
-        | None, (true, (v, sidePath)) -> Some(readValue v declared sidePath)
+        | None, (true, (v, sidePath)) ->
+            // Checked here: graph validation would point at this node's (absent) "value".
+            let t = readValue v declared sidePath
+            match declared with
+            | Some s when t.Shape <> s -> fail sidePath (ValueShape(id, s, t.Shape)).Message
+            | _ -> Some t
         | None, _ -> None
     let ancestors =
         match property e "ancestors" with
@@ -145,7 +154,9 @@ let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * stri
                 match declared, value with
                 | Some s, _ -> s
                 | None, Some v -> v.Shape
-                | None, None -> fail path $"a {opName} needs a 'shape' or a 'value'"
+                | None, None ->
+                    let article = if opName = "input" then "an" else "a"
+                    fail path $"{article} {opName} needs a 'shape' or a 'value'"
             match Catalogue.leaf opName shape with
             | Ok op -> op
             | Error m -> fail $"{path}.op" m
@@ -168,7 +179,11 @@ let private parseDocument (text: string) (source: string) =
                 $"line {ex.LineNumber.Value + 1L}, byte {ex.BytePositionInLine.GetValueOrDefault() + 1L}"
             else
                 "an unknown position"
-        raise (GraphFileException("$", $"{source} is not valid JSON at {where}: {ex.Message}", ex))
+        // The parser's own message repeats the position and may quote a raw control character.
+        let reason =
+            ex.Message.Split(" Path: ")[0]
+            |> String.collect (fun c -> if Char.IsControl c then $"\\u{int c:x4}" else string c)
+        raise (GraphFileException("$", $"{source} is not valid JSON at {where}: {reason}", ex))
 
 /// Where in the file a graph validation error points.
 let private pathOf (nodes: JsonElement) (error: GraphError) =
@@ -196,11 +211,14 @@ let private pathOf (nodes: JsonElement) (error: GraphError) =
     | ValueShape(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
     | MissingOutput _
     | NonScalarOutput _ -> "output"
+    | TensorTooLarge(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".shape") |> Option.defaultValue "nodes"
     | Cycle _
-    | EmptyGraph -> "nodes"
+    | EmptyGraph
+    | TooManyNodes _ -> "nodes"
 
-/// Reads a graph from JSON text. `baseDirectory` resolves a side file of values (null: none allowed).
-let parse (text: string) (baseDirectory: string) : Graph =
+/// Reads a graph from JSON text within the given limits. `baseDirectory` resolves a side file of values
+/// (null: none allowed).
+let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
     use doc = parseDocument text "the graph file"
     let root = doc.RootElement
     expect JsonValueKind.Object "a graph object" "$" root
@@ -209,9 +227,9 @@ let parse (text: string) (baseDirectory: string) : Graph =
     | Some f when str f "format" <> Format -> fail "format" $"expected '{Format}', got '{f.GetString()}'"
     | _ -> ()
     let version = required root "version" "$"
-    match version.ValueKind, version.TryGetInt32() with
-    | JsonValueKind.Number, (true, Version) -> ()
-    | _ -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
+    match version.ValueKind = JsonValueKind.Number && version.TryGetInt32() = (true, Version) with
+    | true -> ()
+    | false -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
     let output = str (required root "output" "$") "output"
     let nodes = required root "nodes" "$"
     expect JsonValueKind.Array "a list of nodes" "nodes" nodes
@@ -235,18 +253,24 @@ let parse (text: string) (baseDirectory: string) : Graph =
     match sideValues.Keys |> Seq.tryFind (fun id -> not (parsed |> Array.exists (fun n -> n.Id = id))) with
     | Some id -> fail (snd sideValues[id]) $"value for '{id}', which is not a node of the graph"
     | None -> ()
-    match Graph.TryCreate(parsed, output) with
+    match Graph.TryCreate(parsed, output, limits) with
     | Ok g -> g
     | Error e -> raise (GraphFileException(pathOf nodes e, e.Message))
 
-/// Reads a graph file (and its side file of values, resolved beside it).
-let load (path: string) : Graph =
+/// Reads a graph from JSON text within the default limits (see parseWith).
+let parse (text: string) (baseDirectory: string) : Graph = parseWith Limits.Default text baseDirectory
+
+/// Reads a graph file within the given limits (and its side file of values, resolved beside it).
+let loadWith (limits: Limits) (path: string) : Graph =
     let text =
         try
             File.ReadAllText path
         with ex ->
-            raise (GraphFileException("$", $"cannot read '{path}': {ex.Message}", ex))
-    parse text (Path.GetDirectoryName(Path.GetFullPath path))
+            raise (GraphFileException(path, $"cannot read the file: {ex.Message}", ex))
+    parseWith limits text (Path.GetDirectoryName(Path.GetFullPath path))
+
+/// Reads a graph file within the default limits (and its side file of values, resolved beside it).
+let load (path: string) : Graph = loadWith Limits.Default path
 
 let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
     if t.IsScalar then w.WriteNumberValue t.Data[0]
@@ -299,3 +323,30 @@ let toJson (graph: Graph) : string =
 
 /// Writes the graph to a file, values inline.
 let save (graph: Graph) (path: string) = File.WriteAllText(path, toJson graph)
+
+/// Reads a data file of values by node id — `{ "X": [[...], ...], "y": ... }`, the side-file format —
+/// for binding inputs (or overriding stored values) of `graph`. Errors name the file and node.
+let parseValues (text: string) (source: string) (graph: Graph) : IReadOnlyDictionary<string, Tensor> =
+    use doc = parseDocument text source
+    expect JsonValueKind.Object "an object of values by node id" $"{source}:$" doc.RootElement
+    let values = Dictionary<string, Tensor>()
+    for p in doc.RootElement.EnumerateObject() do
+        let path = $"{source}:{p.Name}"
+        if not (graph.Contains p.Name) then fail path $"no node '{p.Name}' in the graph"
+        let node = graph.Node p.Name
+        if node.Op.Kind = OpKind.Compute then
+            fail path $"node '{p.Name}' is computed by op '{node.Op.Name}'; only inputs, parameters and constants take values"
+        let declared = graph.ShapeOf p.Name
+        let v = readValue p.Value (Some declared) path
+        if v.Shape <> declared then fail path $"value of shape {v.Shape} does not match the node's shape {declared}"
+        values[p.Name] <- v
+    values :> IReadOnlyDictionary<_, _>
+
+/// Reads a data file of values by node id (see parseValues).
+let loadValues (path: string) (graph: Graph) =
+    let text =
+        try
+            File.ReadAllText path
+        with ex ->
+            raise (GraphFileException(path, $"cannot read the file: {ex.Message}", ex))
+    parseValues text (Path.GetFileName path) graph

@@ -51,15 +51,31 @@ type Op(name: string, arity: int, kind: OpKind) =
     abstract VjpReadsOutput: bool
     default _.VjpReadsOutput = false
 
+    /// Whether the op has scalar kernels (`ForwardScalar`, `VjpScalar`). An op that has them computes
+    /// 1×1 values through them and nothing else — its `Forward` and `Vjp` on 1×1 tensors call them — so
+    /// an engine that keeps scalars unboxed gets the same bits as one that passes tensors.
+    abstract HasScalarKernel: bool
+    default _.HasScalarKernel = false
+
+    /// z = f(a, b) on 1×1 arguments (`b` is ignored by a unary op).
+    abstract ForwardScalar: a: double * b: double -> double
+    default _.ForwardScalar(_, _) = invalidOp $"op '{name}' has no scalar kernel"
+
+    /// λ ∂f/∂(argument `slot`) on 1×1 arguments `a`, `b`, value `z` and adjoint `adjoint`.
+    abstract VjpScalar: a: double * b: double * z: double * adjoint: double * slot: int -> double
+    default _.VjpScalar(_, _, _, _, _) = invalidOp $"op '{name}' has no scalar kernel"
+
     override _.ToString() = name
 
 /// Helpers shared by the op definitions.
 module internal OpHelpers =
     let sameShape (opName: string) (shapes: Shape[]) =
         let s0 = shapes[0]
-        match shapes |> Array.tryFind (fun s -> s <> s0) with
-        | None -> Ok s0
-        | Some s -> Error $"{opName} needs equal shapes, got {s0} and {s}"
+        let mutable k = 1
+        while k < shapes.Length && shapes[k].Rows = s0.Rows && shapes[k].Cols = s0.Cols do
+            k <- k + 1
+        if k = shapes.Length then Ok s0
+        else Error $"{opName} needs equal shapes, got {s0} and {shapes[k]}"
 
     let checkArity (opName: string) (arity: int) (shapes: Shape[]) =
         if shapes.Length <> arity then

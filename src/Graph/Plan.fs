@@ -10,6 +10,60 @@ type Adjoints =
     /// λ_j only where needed to reach the inputs and parameters; the rest of the backward pass is pruned.
     | InputsAndParameters = 1
 
+/// How the engine evaluates a node.
+module internal NodeKind =
+    /// An input, parameter or constant: bound, never computed.
+    [<Literal>]
+    let Leaf = 0uy
+
+    /// A 1×1 node whose op has scalar kernels (so its arguments are 1×1 too): computed unboxed.
+    [<Literal>]
+    let Scalar = 1uy
+
+    /// Anything else: computed through Op.Forward and Op.Vjp on tensors.
+    [<Literal>]
+    let Tensor = 2uy
+
+/// What the backward pass needs to know about a successor edge (j → i), packed in one byte per edge so
+/// that a pass over j's successors reads its arrays in order rather than chasing i.
+module internal EdgeInfo =
+    /// i is a NodeKind.Scalar node.
+    [<Literal>]
+    let Scalar = 1uy
+
+    /// NeedsAdjoint(All, i).
+    [<Literal>]
+    let NeededAll = 2uy
+
+    /// NeedsAdjoint(InputsAndParameters, i).
+    [<Literal>]
+    let NeededInputs = 4uy
+
+    /// i's VJP reads its arguments.
+    [<Literal>]
+    let ReadsArgs = 8uy
+
+    /// i's VJP reads its value z_i.
+    [<Literal>]
+    let ReadsOutput = 16uy
+
+    /// The edge enters i's argument slot 1 (else slot 0, for a Scalar node).
+    [<Literal>]
+    let Slot1 = 32uy
+
+/// Which buffers an evaluation that only computes the adjoints of inputs and parameters may share.
+/// A computed, non-1×1 node that is not the output and whose value no VJP reads ("transient") takes a
+/// buffer from a pool when it is computed and gives it back after its last successor has read it; the
+/// adjoints of non-1×1 nodes then take the transients' buffers, which nothing reads after the forward pass.
+[<Sealed>]
+type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int[]) =
+    /// Pool buffer of each node's value, or −1 when the node keeps its own.
+    member _.ValueBuffer = valueBuffer
+    /// Pool buffer of each node's adjoint, or −1 when it gets its own.
+    member _.AdjointBuffer = adjointBuffer
+    /// Element count of every pool buffer.
+    member _.Sizes = sizes
+
 /// The compiled form of a graph. Position p in plan order is the p-th node of the graph's
 /// topological order; all arrays are indexed by p.
 ///
@@ -19,11 +73,74 @@ type Adjoints =
 [<Sealed>]
 type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], values: Tensor option[], args: int[][],
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
-                   reachesOutput: bool[], reachedFromLeaves: bool[]) =
-    let index =
-        let d = Dictionary<string, int>(ids.Length)
-        ids |> Array.iteri (fun p id -> d[id] <- p)
-        d
+                   needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
+                   edgeInfo: byte[], edgeOther: int[], edgeOp: Op[], scalar: bool[]) =
+    let mutable index: Dictionary<string, int> = null
+    let indexOf () =
+        // Built on first use: evaluating a plan by position needs no ids.
+        if isNull index then
+            let d = Dictionary<string, int>(ids.Length)
+            for p in 0 .. ids.Length - 1 do
+                d[ids[p]] <- p
+            index <- d
+        index
+
+    let shared =
+        lazy
+            (let n = ids.Length
+             let needs = needsInputs
+             let count p = shapes[p].Count
+             // A value is read after the forward pass by a VJP that reads its arguments, or by its own VJP.
+             let transient = Array.zeroCreate<bool> n
+             let lastUse = Array.init n id
+             for p in 0 .. n - 1 do
+                 if kinds[p] = NodeKind.Tensor && not shapes[p].IsScalar && p <> output then
+                     let mutable read = needs[p] && ops[p].VjpReadsOutput
+                     for e in successorStart[p] .. successorStart[p + 1] - 1 do
+                         let i = successorNode[e]
+                         if needs[i] && ops[i].VjpReadsArgs then read <- true
+                         lastUse[p] <- max lastUse[p] i
+                     transient[p] <- not read
+             let valueBuffer = Array.create n -1
+             let sizes = ResizeArray<int>()
+             let free = Dictionary<int, Stack<int>>()
+             let release b =
+                 match free.TryGetValue sizes[b] with
+                 | true, s -> s.Push b
+                 | _ ->
+                     let s = Stack<int>()
+                     s.Push b
+                     free[sizes[b]] <- s
+             for p in 0 .. n - 1 do
+                 if transient[p] then
+                     valueBuffer[p] <-
+                         match free.TryGetValue(count p) with
+                         | true, s when s.Count > 0 -> s.Pop()
+                         | _ ->
+                             sizes.Add(count p)
+                             sizes.Count - 1
+                 let a = args[p]
+                 for j in 0 .. a.Length - 1 do
+                     // An argument repeated (x ⊙ x) is released once.
+                     if transient[a[j]] && lastUse[a[j]] = p && System.Array.IndexOf(a, a[j]) = j then release valueBuffer[a[j]]
+                 if transient[p] && lastUse[p] = p then release valueBuffer[p]
+             // After the forward pass every pool buffer is free: adjoints take them, one each.
+             let bySize = Dictionary<int, Stack<int>>()
+             for b in sizes.Count - 1 .. -1 .. 0 do
+                 match bySize.TryGetValue sizes[b] with
+                 | true, s -> s.Push b
+                 | _ ->
+                     let s = Stack<int>()
+                     s.Push b
+                     bySize[sizes[b]] <- s
+             let adjointBuffer = Array.create n -1
+             for p in n - 1 .. -1 .. 0 do
+                 if needs[p] && not shapes[p].IsScalar then
+                     match bySize.TryGetValue(count p) with
+                     | true, s when s.Count > 0 ->
+                         adjointBuffer[p] <- s.Pop()
+                     | _ -> ()
+             SharedBuffers(valueBuffer, adjointBuffer, sizes.ToArray()))
 
     member _.Graph = graph
     member _.Count = ids.Length
@@ -36,6 +153,23 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.SuccessorStart = successorStart
     member internal _.SuccessorNode = successorNode
     member internal _.SuccessorSlot = successorSlot
+    /// How each node is evaluated (NodeKind).
+    member internal _.Kinds = kinds
+    /// First and second argument of each node (the first again for a unary op; −1 for a leaf).
+    member internal _.Arg0 = arg0
+    member internal _.Arg1 = arg1
+    /// Whether each node is 1×1.
+    member internal _.IsScalar = scalar
+    /// EdgeInfo flags of every successor edge, in the order of SuccessorNode.
+    member internal _.EdgeInfo = edgeInfo
+    /// For each successor edge (j → i, slot): i's other argument (j itself for a unary op).
+    member internal _.EdgeOther = edgeOther
+    /// For each successor edge (j → i): i's op.
+    member internal _.EdgeOp = edgeOp
+    /// NeedsAdjoint(mode, p) for every p, as one array per mode.
+    member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
+    /// The buffers an InputsAndParameters evaluation shares (computed on first use).
+    member internal _.Shared = shared.Value
     /// Plan position of the output z_n.
     member _.Output = output
 
@@ -49,29 +183,55 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
 
     /// The plan position of a node id.
     member _.IndexOf(id: string) =
-        match index.TryGetValue id with
+        match indexOf().TryGetValue id with
         | true, p -> p
         | _ -> raise (KeyNotFoundException $"no node '{id}' in the graph")
 
-    member _.TryIndexOf(id: string, [<System.Runtime.InteropServices.Out>] p: byref<int>) = index.TryGetValue(id, &p)
+    member _.TryIndexOf(id: string, [<System.Runtime.InteropServices.Out>] p: byref<int>) = indexOf().TryGetValue(id, &p)
 
     /// Whether the backward pass computes λ_p in this mode: p must reach z_n, and in
     /// InputsAndParameters mode it must also be reached from an input or parameter.
     member _.NeedsAdjoint(mode: Adjoints, p: int) =
-        reachesOutput[p] && (mode = Adjoints.All || reachedFromLeaves[p])
+        if mode = Adjoints.All then needsAll[p] else needsInputs[p]
 
     /// Compiles a validated graph.
     static member Compile(graph: Graph) =
         let order = graph.Order
         let n = order.Length
         let position = Array.zeroCreate n
-        order |> Array.iteri (fun p i -> position[i] <- p)
+        for p in 0 .. n - 1 do
+            position[order[p]] <- p
         let nodes = graph.Nodes
-        let ids = order |> Array.map (fun i -> nodes[i].Id)
-        let ops = order |> Array.map (fun i -> nodes[i].Op)
-        let shapes = order |> Array.map (fun i -> graph.Shapes[i])
-        let values = order |> Array.map (fun i -> nodes[i].Value)
-        let args = order |> Array.map (fun i -> nodes[i].Ancestors |> Array.map (fun a -> position[graph.IndexOf a]))
+        let ancestors = graph.AncestorIndices
+        // A graph declared in topological order (every builder's) keeps its ancestor arrays as they are.
+        let mutable identity = true
+        for p in 0 .. n - 1 do
+            if order[p] <> p then identity <- false
+        let ids = Array.zeroCreate n
+        let ops = Array.zeroCreate n
+        let shapes = Array.zeroCreate n
+        let values = Array.zeroCreate n
+        let args = Array.zeroCreate n
+        let kinds = Array.zeroCreate n
+        let arg0 = Array.zeroCreate n
+        let arg1 = Array.zeroCreate n
+        for p in 0 .. n - 1 do
+            let i = order[p]
+            let node = nodes[i]
+            ids[p] <- node.Id
+            ops[p] <- node.Op
+            shapes[p] <- graph.Shapes[i]
+            values[p] <- node.Value
+            let a =
+                if identity then ancestors[i]
+                else Array.map (fun j -> position[j]) ancestors[i]
+            args[p] <- a
+            arg0[p] <- if a.Length > 0 then a[0] else -1
+            arg1[p] <- if a.Length > 1 then a[1] else arg0[p]
+            kinds[p] <-
+                if node.Op.Kind <> OpKind.Compute then NodeKind.Leaf
+                elif node.Op.HasScalarKernel && node.Op.Arity <= 2 && shapes[p].IsScalar then NodeKind.Scalar
+                else NodeKind.Tensor
         // Successor edges in CSR form, filled by visiting successors in plan order, slots in order.
         let successorStart = Array.zeroCreate (n + 1)
         for p in 0 .. n - 1 do
@@ -83,20 +243,42 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
         let successorNode = Array.zeroCreate successorStart[n]
         let successorSlot = Array.zeroCreate successorStart[n]
         for p in 0 .. n - 1 do
-            args[p] |> Array.iteri (fun slot a ->
-                successorNode[fill[a]] <- p
-                successorSlot[fill[a]] <- slot
-                fill[a] <- fill[a] + 1)
+            let a = args[p]
+            for slot in 0 .. a.Length - 1 do
+                successorNode[fill[a[slot]]] <- p
+                successorSlot[fill[a[slot]]] <- slot
+                fill[a[slot]] <- fill[a[slot]] + 1
         let output = position[graph.IndexOf graph.Output]
         let reachesOutput = Array.zeroCreate n
         reachesOutput[output] <- true
         for p in n - 1 .. -1 .. 0 do
             if reachesOutput[p] then
-                for a in args[p] do reachesOutput[a] <- true
+                for a in args[p] do
+                    reachesOutput[a] <- true
+        let needsInputs = Array.zeroCreate n
         let reachedFromLeaves = Array.zeroCreate n
         for p in 0 .. n - 1 do
-            reachedFromLeaves[p] <-
-                ops[p].Kind = OpKind.Input || ops[p].Kind = OpKind.Parameter
-                || args[p] |> Array.exists (fun a -> reachedFromLeaves[a])
+            let mutable reached = ops[p].Kind = OpKind.Input || ops[p].Kind = OpKind.Parameter
+            for a in args[p] do
+                if reachedFromLeaves[a] then reached <- true
+            reachedFromLeaves[p] <- reached
+            needsInputs[p] <- reached && reachesOutput[p]
+        let edges = successorNode.Length
+        let edgeInfo = Array.zeroCreate edges
+        let edgeOther = Array.zeroCreate edges
+        let edgeOp = Array.zeroCreate edges
+        for e in 0 .. edges - 1 do
+            let i = successorNode[e]
+            let op = ops[i]
+            edgeOp[e] <- op
+            edgeOther[e] <- if successorSlot[e] = 0 then arg1[i] else arg0[i]
+            edgeInfo[e] <-
+                (if kinds[i] = NodeKind.Scalar then EdgeInfo.Scalar else 0uy)
+                ||| (if reachesOutput[i] then EdgeInfo.NeededAll else 0uy)
+                ||| (if needsInputs[i] then EdgeInfo.NeededInputs else 0uy)
+                ||| (if op.VjpReadsArgs then EdgeInfo.ReadsArgs else 0uy)
+                ||| (if op.VjpReadsOutput then EdgeInfo.ReadsOutput else 0uy)
+                ||| (if successorSlot[e] = 1 then EdgeInfo.Slot1 else 0uy)
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
-             reachesOutput, reachedFromLeaves)
+             reachesOutput, needsInputs, kinds, arg0, arg1, edgeInfo, edgeOther, edgeOp,
+             shapes |> Array.map _.IsScalar)

@@ -1,194 +1,170 @@
-/// Element-wise ops. Each states its forward and its derivative once, as array kernels over
-/// System.Numerics.Tensors.TensorPrimitives; the VJP of a unary op is λ ⊙ f′.
+/// Element-wise ops. Each states its forward and derivative side by side in two forms: on one element
+/// (the scalar kernel, and the only path 1×1 values take) and on whole arrays (TensorPrimitives, or a
+/// fused kernel where one pass replaces several). The VJP of a unary op is λ ⊙ f′.
 module Adjoint.Ops.Elementwise
 
+open System
 open System.Collections.Generic
 open Adjoint
 open Adjoint.Kernels
 
-/// y = f(x) element-wise; `vjp x y λ dest` writes λ ⊙ f′(x) (reading x or y, whichever is cheaper).
-[<Sealed>]
-type UnaryOp
-    (
-        name: string,
-        forward: double[] -> double[] -> unit,
-        vjp: double[] -> double[] -> double[] -> double[] -> unit,
-        readsArgs: bool,
-        readsOutput: bool,
-        ?attributes: IReadOnlyDictionary<string, double>
-    ) =
-    inherit Op(name, 1, OpKind.Compute)
-    override _.Shape shapes = Ok shapes[0]
-    override _.Forward(args, out) = forward args[0].Data out.Data
-    override _.Vjp(args, out, adjoint, _, dest) = vjp args[0].Data out.Data adjoint.Data dest.Data
-    override _.VjpReadsArgs = readsArgs
-    override _.VjpReadsOutput = readsOutput
-    override this.Attributes = defaultArg attributes base.Attributes
+/// z = f(a) or z = f(a, b) element-wise on equal shapes.
+[<AbstractClass>]
+type ElementwiseOp(name: string, arity: int, readsArgs: bool, readsOutput: bool) =
+    inherit Op(name, arity, OpKind.Compute)
 
-/// z = f(a, b) element-wise on equal shapes; `vjp slot a b z λ dest` writes λ ∂f/∂(a or b).
-[<Sealed>]
-type BinaryOp
-    (
-        name: string,
-        forward: double[] -> double[] -> double[] -> unit,
-        vjp: int -> double[] -> double[] -> double[] -> double[] -> double[] -> unit,
-        readsArgs: bool,
-        readsOutput: bool
-    ) =
-    inherit Op(name, 2, OpKind.Compute)
-    override _.Shape shapes = OpHelpers.sameShape name shapes
-    override _.Forward(args, out) = forward args[0].Data args[1].Data out.Data
-    override _.Vjp(args, out, adjoint, slot, dest) =
-        vjp slot args[0].Data args[1].Data out.Data adjoint.Data dest.Data
+    /// z = f(a, b) over whole arrays (`b` is null for a unary op); `z` may be `a` or `b`.
+    abstract ForwardArray: a: double[] * b: double[] * z: double[] -> unit
+
+    /// dest = λ ∂f/∂(argument `slot`) over whole arrays.
+    abstract VjpArray: slot: int * a: double[] * b: double[] * z: double[] * adjoint: double[] * dest: double[] -> unit
+
+    override _.Shape shapes = if arity = 1 then Ok shapes[0] else OpHelpers.sameShape name shapes
+    override _.HasScalarKernel = true
     override _.VjpReadsArgs = readsArgs
     override _.VjpReadsOutput = readsOutput
+
+    override this.Forward(args, out) =
+        let a = args[0].Data
+        let b = if arity = 2 then args[1].Data else null
+        if out.Count = 1 then out.Data[0] <- this.ForwardScalar(a[0], (if arity = 2 then b[0] else 0.0))
+        else this.ForwardArray(a, b, out.Data)
+
+    override this.Vjp(args, out, adjoint, slot, dest) =
+        let a = args[0].Data
+        let b = if arity = 2 then args[1].Data else null
+        if dest.Count = 1 then
+            dest.Data[0] <- this.VjpScalar(a[0], (if arity = 2 then b[0] else 0.0), out.Data[0], adjoint.Data[0], slot)
+        else this.VjpArray(slot, a, b, out.Data, adjoint.Data, dest.Data)
 
 /// a + b; λ_a = λ, λ_b = λ.
 let add =
-    BinaryOp("add", (fun a b z -> Vec.add a b z), (fun _ _ _ _ l d -> Vec.copy l d), false, false) :> Op
+    { new ElementwiseOp("add", 2, false, false) with
+        member _.ForwardScalar(a, b) = a + b
+        member _.VjpScalar(_, _, _, l, _) = l
+        member _.ForwardArray(a, b, z) = Vec.add a b z
+        member _.VjpArray(_, _, _, _, l, d) = Vec.copy l d }
+    :> Op
 
 /// a − b; λ_a = λ, λ_b = −λ.
 let sub =
-    BinaryOp(
-        "sub",
-        (fun a b z -> Vec.sub a b z),
-        (fun slot _ _ _ l d -> if slot = 0 then Vec.copy l d else Vec.neg l d),
-        false,
-        false
-    )
+    { new ElementwiseOp("sub", 2, false, false) with
+        member _.ForwardScalar(a, b) = a - b
+        member _.VjpScalar(_, _, _, l, slot) = if slot = 0 then l else -l
+        member _.ForwardArray(a, b, z) = Vec.sub a b z
+        member _.VjpArray(slot, _, _, _, l, d) = if slot = 0 then Vec.copy l d else Vec.neg l d }
     :> Op
 
 /// a ⊙ b; λ_a = λ ⊙ b, λ_b = λ ⊙ a.
 let mul =
-    BinaryOp(
-        "mul",
-        (fun a b z -> Vec.mul a b z),
-        (fun slot a b _ l d -> Vec.mul l (if slot = 0 then b else a) d),
-        true,
-        false
-    )
+    { new ElementwiseOp("mul", 2, true, false) with
+        member _.ForwardScalar(a, b) = a * b
+        member _.VjpScalar(a, b, _, l, slot) = l * (if slot = 0 then b else a)
+        member _.ForwardArray(a, b, z) = Vec.mul a b z
+        member _.VjpArray(slot, a, b, _, l, d) = Vec.mul l (if slot = 0 then b else a) d }
     :> Op
 
-/// a ⊘ b; λ_a = λ ⊘ b, λ_b = −λ ⊙ z ⊘ b (z = a ⊘ b).
+/// a ⊘ b; λ_a = λ ⊘ b, λ_b = −(λ ⊘ b) ⊙ z (z = a ⊘ b).
 let div =
-    BinaryOp(
-        "div",
-        (fun a b z -> Vec.div a b z),
-        (fun slot _ b z l d ->
-            Vec.div l b d
-            if slot = 1 then
-                Vec.mul d z d
-                Vec.neg d d),
-        true,
-        true
-    )
+    { new ElementwiseOp("div", 2, true, true) with
+        member _.ForwardScalar(a, b) = a / b
+        member _.VjpScalar(_, b, z, l, slot) = if slot = 0 then l / b else -(l / b * z)
+        member _.ForwardArray(a, b, z) = Vec.div a b z
+        member _.VjpArray(slot, _, b, z, l, d) = if slot = 0 then Vec.div l b d else Vec.divVjpDenominator l b z d }
     :> Op
 
 /// −x; λ_x = −λ.
 let neg =
-    UnaryOp("neg", (fun x y -> Vec.neg x y), (fun _ _ l d -> Vec.neg l d), false, false)
+    { new ElementwiseOp("neg", 1, false, false) with
+        member _.ForwardScalar(x, _) = -x
+        member _.VjpScalar(_, _, _, l, _) = -l
+        member _.ForwardArray(x, _, y) = Vec.neg x y
+        member _.VjpArray(_, _, _, _, l, d) = Vec.neg l d }
     :> Op
 
 /// c·x; λ_x = c·λ.
 let scale (factor: double) =
     let attributes = Dictionary<string, double>(dict [ "factor", factor ]) :> IReadOnlyDictionary<_, _>
-    UnaryOp(
-        "scale",
-        (fun x y -> Vec.scale factor x y),
-        (fun _ _ l d -> Vec.scale factor l d),
-        false,
-        false,
-        attributes
-    )
+    { new ElementwiseOp("scale", 1, false, false) with
+        member _.Attributes = attributes
+        member _.ForwardScalar(x, _) = x * factor
+        member _.VjpScalar(_, _, _, l, _) = l * factor
+        member _.ForwardArray(x, _, y) = Vec.scale factor x y
+        member _.VjpArray(_, _, _, _, l, d) = Vec.scale factor l d }
     :> Op
 
 /// x²; λ_x = 2x ⊙ λ.
 let square =
-    UnaryOp(
-        "square",
-        (fun x y -> Vec.mul x x y),
-        (fun x _ l d ->
-            Vec.mul x l d
-            Vec.scale 2.0 d d),
-        true,
-        false
-    )
+    { new ElementwiseOp("square", 1, true, false) with
+        member _.ForwardScalar(x, _) = x * x
+        member _.VjpScalar(x, _, _, l, _) = x * l * 2.0
+        member _.ForwardArray(x, _, y) = Vec.mul x x y
+        member _.VjpArray(_, x, _, _, l, d) = Vec.mulScale 2.0 x l d }
     :> Op
 
-/// σ(x) = 1/(1+e⁻ˣ); λ_x = λ ⊙ y ⊙ (1 − y), from the stored output.
+/// σ(x) = 1/(1+e⁻ˣ); λ_x = λ ⊙ y ⊙ (1 − y), from the stored output in one fused pass.
 let sigmoid =
-    UnaryOp(
-        "sigmoid",
-        (fun x y -> Vec.sigmoid x y),
-        (fun _ y l d ->
-            Vec.subFrom 1.0 y d
-            Vec.mul d y d
-            Vec.mul d l d),
-        false,
-        true
-    )
+    { new ElementwiseOp("sigmoid", 1, false, true) with
+        member _.ForwardScalar(x, _) = 1.0 / (1.0 + Math.Exp(-x))
+        member _.VjpScalar(_, _, y, l, _) = (1.0 - y) * y * l
+        member _.ForwardArray(x, _, y) = Vec.sigmoid x y
+        member _.VjpArray(_, _, _, y, l, d) = Vec.sigmoidVjp y l d }
     :> Op
 
-/// tanh x; λ_x = λ ⊙ (1 − y²), from the stored output.
+/// tanh x; λ_x = λ ⊙ (1 − y²), from the stored output in one fused pass.
 let tanh =
-    UnaryOp(
-        "tanh",
-        (fun x y -> Vec.tanh x y),
-        (fun _ y l d ->
-            Vec.mul y y d
-            Vec.subFrom 1.0 d d
-            Vec.mul d l d),
-        false,
-        true
-    )
+    { new ElementwiseOp("tanh", 1, false, true) with
+        member _.ForwardScalar(x, _) = Math.Tanh x
+        member _.VjpScalar(_, _, y, l, _) = (1.0 - y * y) * l
+        member _.ForwardArray(x, _, y) = Vec.tanh x y
+        member _.VjpArray(_, _, _, y, l, d) = Vec.tanhVjp y l d }
     :> Op
 
 /// max(x, 0); λ_x = λ where x > 0, else 0.
 let relu =
-    UnaryOp(
-        "relu",
-        (fun x y -> Vec.maxWith 0.0 x y),
-        (fun x _ l d ->
-            for k in 0 .. x.Length - 1 do
-                d[k] <- if x[k] > 0.0 then l[k] else 0.0),
-        true,
-        false
-    )
+    { new ElementwiseOp("relu", 1, true, false) with
+        member _.ForwardScalar(x, _) = Math.Max(x, 0.0)
+        member _.VjpScalar(x, _, _, l, _) = if x > 0.0 then l else 0.0
+        member _.ForwardArray(x, _, y) = Vec.maxWith 0.0 x y
+        member _.VjpArray(_, x, _, _, l, d) = Vec.reluVjp x l d }
     :> Op
 
 /// eˣ; λ_x = λ ⊙ y.
 let exp =
-    UnaryOp("exp", (fun x y -> Vec.exp x y), (fun _ y l d -> Vec.mul l y d), false, true)
+    { new ElementwiseOp("exp", 1, false, true) with
+        member _.ForwardScalar(x, _) = Math.Exp x
+        member _.VjpScalar(_, _, y, l, _) = l * y
+        member _.ForwardArray(x, _, y) = Vec.exp x y
+        member _.VjpArray(_, _, _, y, l, d) = Vec.mul l y d }
     :> Op
 
 /// ln x; λ_x = λ ⊘ x.
 let log =
-    UnaryOp("log", (fun x y -> Vec.log x y), (fun x _ l d -> Vec.div l x d), true, false)
+    { new ElementwiseOp("log", 1, true, false) with
+        member _.ForwardScalar(x, _) = Math.Log x
+        member _.VjpScalar(x, _, _, l, _) = l / x
+        member _.ForwardArray(x, _, y) = Vec.log x y
+        member _.VjpArray(_, x, _, _, l, d) = Vec.div l x d }
     :> Op
 
 /// sin x; λ_x = λ ⊙ cos x.
 let sin =
-    UnaryOp(
-        "sin",
-        (fun x y -> Vec.sin x y),
-        (fun x _ l d ->
+    { new ElementwiseOp("sin", 1, true, false) with
+        member _.ForwardScalar(x, _) = Math.Sin x
+        member _.VjpScalar(x, _, _, l, _) = Math.Cos x * l
+        member _.ForwardArray(x, _, y) = Vec.sin x y
+        member _.VjpArray(_, x, _, _, l, d) =
             Vec.cos x d
-            Vec.mul d l d),
-        true,
-        false
-    )
+            Vec.mul d l d }
     :> Op
 
 /// cos x; λ_x = −λ ⊙ sin x.
 let cos =
-    UnaryOp(
-        "cos",
-        (fun x y -> Vec.cos x y),
-        (fun x _ l d ->
+    { new ElementwiseOp("cos", 1, true, false) with
+        member _.ForwardScalar(x, _) = Math.Cos x
+        member _.VjpScalar(x, _, _, l, _) = -(Math.Sin x * l)
+        member _.ForwardArray(x, _, y) = Vec.cos x y
+        member _.VjpArray(_, x, _, _, l, d) =
             Vec.sin x d
-            Vec.mul d l d
-            Vec.neg d d),
-        true,
-        false
-    )
+            Vec.mulNeg d l d }
     :> Op

@@ -1,0 +1,111 @@
+/// Tensor layout and the dense kernels (GEMM, fixed-order sums, transpose) against MathNet.
+module Adjoint.Tests.TestTensor
+
+open System
+open Xunit
+open MathNet.Numerics.LinearAlgebra
+open Adjoint
+open Adjoint.Tests.Helpers
+
+[<Fact>]
+let ``OfRows stores column-major and ToRows gives the rows back`` () =
+    let t = Tensor.OfRows [| [| 1.0; 2.0; 3.0 |]; [| 4.0; 5.0; 6.0 |] |]
+    Assert.Equal(Shape.Of(2, 3), t.Shape)
+    Assert.Equal<double>([| 1.0; 4.0; 2.0; 5.0; 3.0; 6.0 |], t.Data)
+    Assert.Equal(6.0, t[1, 2])
+    Assert.Equal<double[]>([| [| 1.0; 2.0; 3.0 |]; [| 4.0; 5.0; 6.0 |] |], t.ToRows())
+    Assert.Equal("2x3", t.Shape.ToString())
+
+[<Fact>]
+let ``AsMatrix shares the tensor's storage`` () =
+    let t = Tensor.OfRows [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]
+    let m = t.AsMatrix()
+    Assert.Equal(3.0, m[1, 0])
+    m[0, 1] <- 9.0
+    Assert.Equal(9.0, t[0, 1])
+    assertSameValues t (Tensor.OfMatrix m)
+
+[<Fact>]
+let ``malformed tensors are refused with the sizes in the message`` () =
+    let e = throws<ArgumentException> (fun () -> Tensor(2, 2, [| 1.0 |]) |> ignore)
+    Assert.StartsWith("a 2x2 tensor needs 4 values, got 1", e.Message)
+    let e = throws<ArgumentException> (fun () -> Tensor.OfRows [| [| 1.0; 2.0 |]; [| 3.0 |] |] |> ignore)
+    Assert.StartsWith("row 1 has 1 values, row 0 has 2", e.Message)
+    let e = throws<InvalidOperationException> (fun () -> Tensor(2, 1).ScalarValue |> ignore)
+    Assert.Equal("tensor of shape 2x1 is not a scalar", e.Message)
+
+[<Fact>]
+let ``BitwiseEqual tells 0 from -0 and compares shapes`` () =
+    Assert.True(Tensor.BitwiseEqual(Tensor.Scalar 0.0, Tensor.Scalar 0.0))
+    Assert.False(Tensor.BitwiseEqual(Tensor.Scalar 0.0, Tensor.Scalar -0.0))
+    Assert.True(Tensor.BitwiseEqual(Tensor.Scalar nan, Tensor.Scalar nan))
+    Assert.False(Tensor.BitwiseEqual(Tensor(1, 2, [| 1.0; 2.0 |]), Tensor(2, 1, [| 1.0; 2.0 |])))
+    Assert.False(Tensor.BitwiseEqual(Tensor.Scalar 1.0, Tensor.Scalar(Math.BitIncrement 1.0)))
+
+/// |op(A) op(B)| computed from absolute values: the scale of the rounding error of each element.
+let private absProduct (a: Matrix<double>) (b: Matrix<double>) = a.PointwiseAbs() * b.PointwiseAbs()
+
+[<Theory>]
+[<InlineData(1, 1, 1)>]
+[<InlineData(3, 4, 5)>]
+[<InlineData(7, 1, 6)>]
+[<InlineData(67, 45, 71)>]
+let ``gemm with every transpose flag matches MathNet to 1e-14 of the terms' magnitude`` (m: int, k: int, n: int) =
+    let rnd = Random(m * 10007 + k * 101 + n)
+    for transA in [ false; true ] do
+        for transB in [ false; true ] do
+            let a = if transA then randomTensor rnd k m else randomTensor rnd m k
+            let b = if transB then randomTensor rnd n k else randomTensor rnd k n
+            let am = if transA then a.AsMatrix().Transpose() else a.AsMatrix()
+            let bm = if transB then b.AsMatrix().Transpose() else b.AsMatrix()
+            let expected = am * bm
+            let scale = absProduct am bm
+            let c = Tensor(m, n)
+            Kernels.gemm transA transB a b 0.0 c
+            let worst = Seq.max (seq { for i in 0 .. m - 1 do for j in 0 .. n - 1 -> abs (c[i, j] - expected[i, j]) / scale[i, j] })
+            assertWithin 1e-14 $"gemm {transA} {transB} ({Kernels.gemmBackend})" worst
+            // β = 1 accumulates into C.
+            let c2 = c.Clone()
+            Kernels.gemm transA transB a b 1.0 c2
+            let doubled = Seq.max (seq { for i in 0 .. m - 1 do for j in 0 .. n - 1 -> abs (c2[i, j] - 2.0 * expected[i, j]) / scale[i, j] })
+            assertWithin 1e-14 "gemm with beta = 1" doubled
+
+[<Fact>]
+let ``gemm refuses disagreeing shapes and names them`` () =
+    let e = throws<ArgumentException> (fun () -> Kernels.gemm false false (Tensor(3, 4)) (Tensor(5, 2)) 0.0 (Tensor(3, 2)))
+    Assert.Contains("3x4", e.Message)
+    Assert.Contains("5x2", e.Message)
+
+[<Fact>]
+let ``sum's order depends on the count alone, not on where the slice starts`` () =
+    let rnd = Random 5
+    let data = Array.init 200 (fun _ -> uniform rnd -1.0 1.0 * 10.0 ** double (rnd.Next(-8, 8)))
+    for start in 0 .. 9 do
+        for count in [ 0; 1; 3; 4; 7; 8; 33; 150 ] do
+            let slice = Array.sub data start count
+            let atStart = Kernels.sum data start count
+            let atZero = Kernels.sum slice 0 count
+            Assert.Equal(BitConverter.DoubleToInt64Bits atZero, BitConverter.DoubleToInt64Bits atStart)
+            let naive = Array.sum slice
+            let magnitude = slice |> Array.sumBy abs
+            assertWithin 1e-15 "sum vs naive sum" (abs (atZero - naive) / max magnitude 1e-300)
+
+[<Fact>]
+let ``dot is the fixed-order sum of products`` () =
+    let rnd = Random 6
+    for n in [ 1; 4; 5; 13; 64 ] do
+        let a = Array.init n (fun _ -> uniform rnd -1.0 1.0)
+        let b = Array.init n (fun _ -> uniform rnd -1.0 1.0)
+        let expected = Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+        let magnitude = Array.fold2 (fun s (x: double) y -> s + abs (x * y)) 0.0 a b
+        assertWithin 1e-15 $"dot of length {n}" (abs (Kernels.dot a b - expected) / magnitude)
+
+[<Theory>]
+[<InlineData(1, 1)>]
+[<InlineData(1, 7)>]
+[<InlineData(33, 70)>]
+let ``transpose matches MathNet exactly`` (rows: int, cols: int) =
+    let t = randomTensor (Random(rows + cols)) rows cols
+    let dest = Tensor(cols, rows)
+    Kernels.transpose rows cols t.Data dest.Data
+    assertBitwise "transpose" (Tensor.OfMatrix(t.AsMatrix().Transpose())) dest
