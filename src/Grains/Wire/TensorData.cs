@@ -57,7 +57,7 @@ public sealed class TensorDataCodec : IFieldCodec<TensorData>
         var cols = reader.ReadInt32();
         if (rows < 0 || cols < 0 || 8 + 8L * rows * cols != length)
             throw new InvalidDataException($"a tensor field of {length} bytes cannot hold {rows}x{cols} doubles");
-        var data = new double[rows * cols];
+        var data = GC.AllocateUninitializedArray<double>(rows * cols);
         reader.ReadBytes(MemoryMarshal.AsBytes(data.AsSpan()));
         var result = new TensorData(rows, cols, data);
         ReferenceCodec.RecordObject(reader.Session, result);
