@@ -97,6 +97,8 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
                 if (op.Kind == OpKind.Compute)
                     throw new ArgumentException($"evaluation {i}: node '{id}' is computed by op '{op.Name}'; only inputs, parameters and constants can be set");
                 var shape = plan.Shape(p);
+                if (value.Data is null || value.Data.Length != value.Rows * value.Cols)
+                    throw new ArgumentException($"evaluation {i}: node '{id}': a {value.Rows}x{value.Cols} value needs {value.Rows * value.Cols} numbers, got {value.Data?.Length ?? 0}");
                 if (value.Rows != shape.Rows || value.Cols != shape.Cols)
                     throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
             }

@@ -60,13 +60,20 @@ public sealed class DeployedGraphCache(IGrainFactory grains)
 {
     private readonly ConcurrentDictionary<(string, int), Lazy<Task<DeployedGraph>>> _cache = new();
 
-    /// <summary>The version, loading it on first use.</summary>
-    public Task<DeployedGraph> Get(string graphId, int version)
+    /// <summary>The version, loading it on first use; a failed load is forgotten, so a later call retries.</summary>
+    public async Task<DeployedGraph> Get(string graphId, int version)
     {
-        var lazy = _cache.GetOrAdd((graphId, version), key => new Lazy<Task<DeployedGraph>>(() => Load(key.Item1, key.Item2)));
-        var task = lazy.Value;
-        if (task.IsFaulted) _cache.TryRemove(new KeyValuePair<(string, int), Lazy<Task<DeployedGraph>>>((graphId, version), lazy));
-        return task;
+        var key = (graphId, version);
+        var lazy = _cache.GetOrAdd(key, k => new Lazy<Task<DeployedGraph>>(() => Load(k.Item1, k.Item2)));
+        try
+        {
+            return await lazy.Value;
+        }
+        catch
+        {
+            _cache.TryRemove(new KeyValuePair<(string, int), Lazy<Task<DeployedGraph>>>(key, lazy));
+            throw;
+        }
     }
 
     /// <summary>Forgets a version (after undeploy).</summary>

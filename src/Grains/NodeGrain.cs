@@ -127,6 +127,10 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         return state;
     }
 
+    // A tensor for an op to write: Forward, Vjp and Vec.add overwrite every element (the local engine
+    // reuses its buffers on the same contract), so the memory need not be zeroed first.
+    private static Tensor Buffer(int rows, int cols) => new(rows, cols, GC.AllocateUninitializedArray<double>(rows * cols));
+
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
     private void Fail(EvalContext context, string message) =>
@@ -160,7 +164,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
             if (!state.Failed)
             {
                 var shape = _plan.Shape(_p);
-                z = new Tensor(shape.Rows, shape.Cols);
+                z = Buffer(shape.Rows, shape.Cols);
                 try
                 {
                     _op.Forward(state.Args!, z);
@@ -226,7 +230,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
                     else if (owned) Kernels.Vec.add(lambda.Data, t.Data, lambda.Data);
                     else
                     {
-                        var sum = new Tensor(t.Rows, t.Cols);
+                        var sum = Buffer(t.Rows, t.Cols);
                         Kernels.Vec.add(lambda.Data, t.Data, sum.Data);
                         lambda = sum;
                         owned = true;
@@ -254,7 +258,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
             if (lambda is not null && state.Out is not null)
             {
                 var shape = _plan.Shape(a);
-                var dest = new Tensor(shape.Rows, shape.Cols);
+                var dest = Buffer(shape.Rows, shape.Cols);
                 try
                 {
                     _op.Vjp(state.Args!, state.Out, lambda, slot, dest);

@@ -12,12 +12,12 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
 
     private DistributedGraph NewGraph(string name) => new(fixture.Client, $"{name}-{Guid.NewGuid():N}");
 
-    private static async Task AssertNoLiveState(DistributedGraph graph, int version)
+    private static async Task AssertNoLiveState(DistributedGraph graph, int version, bool settle = false)
     {
-        // On success every node frees its state before the coordinator completes; after failures and
-        // cancellation the last frees may still be on their way, so poll briefly.
+        // When every evaluation succeeded, every node freed its state before its result was complete;
+        // after failures and cancellation the last frees may still be on their way, so poll briefly.
         var live = await graph.Grain.CountLiveStates(version);
-        for (var i = 0; i < 50 && live != 0; i++)
+        for (var i = 0; settle && i < 100 && live != 0; i++)
         {
             await Task.Delay(20, Ct);
             live = await graph.Grain.CountLiveStates(version);
@@ -115,7 +115,14 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
             Assert.Equal("solve", results[i].Failure!.Op);
         }
         Assert.Equal(new EvaluationFailure("b", "input", "no value bound to this input"), results[10].Failure);
-        await AssertNoLiveState(graph, deployed.Version);
+        await AssertNoLiveState(graph, deployed.Version, settle: true);
+        // A malformed request fails as a whole, before anything starts.
+        var wrongShape = await Assert.ThrowsAsync<ArgumentException>(() =>
+            graph.Evaluate(deployed.Version, [new Dictionary<string, Tensor> { ["A"] = rhs }], null, Ct));
+        Assert.Contains("node 'A': value of shape 2x1 does not match the declared shape 2x2", wrongShape.Message);
+        var computed = await Assert.ThrowsAsync<ArgumentException>(() =>
+            graph.Evaluate(deployed.Version, [new Dictionary<string, Tensor> { ["x"] = rhs }], null, Ct));
+        Assert.Contains("node 'x' is computed by op 'solve'", computed.Message);
     }
 
     [Fact]
@@ -153,6 +160,8 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         Assert.Equal(local.Message, rejected.Message);
         Assert.Equal(local.Path, rejected.Path);
 
+        // Asking for a version before it exists fails, and does not stop it from working once deployed.
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => graph.Evaluate(1, [null], new BatchOptions(), Ct));
         var v1 = await graph.Deploy(Graphs.TwoLayer());
         Assert.True(v1.Created);
         Assert.Equal(v1.Version, (await graph.Deploy(Graphs.TwoLayer())).Version);
@@ -223,12 +232,12 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         var inputs = Enumerable.Range(0, 2000).Select(s => Graphs.RandomInputs(core, s)).ToList();
         await Assert.ThrowsAsync<TimeoutException>(() =>
             graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Timeout = TimeSpan.FromMilliseconds(200) }, Ct));
-        await AssertNoLiveState(graph, version);
+        await AssertNoLiveState(graph, version, settle: true);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         cts.CancelAfter(200);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All }, cts.Token));
-        await AssertNoLiveState(graph, version);
+        await AssertNoLiveState(graph, version, settle: true);
     }
 
     [Fact]
@@ -239,6 +248,11 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         var bytes = serializer.SerializeToArray(tensor);
         Assert.InRange(bytes.Length, 8 * 5000, 8 * 5000 + 32);
         Assert.True(Tensor.BitwiseEqual(tensor.ToTensor(), serializer.Deserialize<TensorData>(bytes)!.ToTensor()));
+        // The core's own Tensor travels through its surrogate at the same cost.
+        var core = new Tensor(100, 50, [.. Enumerable.Range(0, 5000).Select(i => Math.Sin(i))]);
+        var coreBytes = serializer.SerializeToArray(core);
+        Assert.InRange(coreBytes.Length, 8 * 5000, 8 * 5000 + 32);
+        Assert.True(Tensor.BitwiseEqual(core, serializer.Deserialize<Tensor>(coreBytes)));
     }
 }
 

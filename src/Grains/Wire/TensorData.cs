@@ -57,7 +57,7 @@ public sealed class TensorDataCodec : IFieldCodec<TensorData>
         var cols = reader.ReadInt32();
         if (rows < 0 || cols < 0 || 8 + 8L * rows * cols != length)
             throw new InvalidDataException($"a tensor field of {length} bytes cannot hold {rows}x{cols} doubles");
-        var data = new double[rows * cols];
+        var data = GC.AllocateUninitializedArray<double>(rows * cols);
         reader.ReadBytes(MemoryMarshal.AsBytes(data.AsSpan()));
         var result = new TensorData(rows, cols, data);
         ReferenceCodec.RecordObject(reader.Session, result);
@@ -74,4 +74,26 @@ public sealed class TensorDataCopier : IDeepCopier<TensorData>, IOptionalDeepCop
 
     /// <inheritdoc/>
     public bool IsShallowCopyable() => true;
+}
+
+/// <summary>The core's <see cref="Tensor"/> on the wire, for grain interfaces that take it directly.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.tensor-surrogate.v1")]
+public readonly struct TensorSurrogate
+{
+    /// <summary>The tensor as a payload.</summary>
+    [Id(0)] public readonly TensorData Payload;
+
+    /// <summary>A surrogate holding the payload.</summary>
+    public TensorSurrogate(TensorData payload) => Payload = payload;
+}
+
+/// <summary>Converts the core's tensor to and from its surrogate over the same storage (no copy).</summary>
+[RegisterConverter]
+public sealed class TensorConverter : IConverter<Tensor, TensorSurrogate>
+{
+    /// <inheritdoc/>
+    public Tensor ConvertFromSurrogate(in TensorSurrogate surrogate) => surrogate.Payload.ToTensor();
+
+    /// <inheritdoc/>
+    public TensorSurrogate ConvertToSurrogate(in Tensor value) => new(TensorData.From(value));
 }
