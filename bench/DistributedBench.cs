@@ -3,38 +3,13 @@ using System.Diagnostics;
 using System.Globalization;
 using Adjoint.Grains;
 using Orleans.TestingHost;
+using static Adjoint.Bench.Figures;
 
 namespace Adjoint.Bench;
 
 internal static class Distributed
 {
     static ConnectionTransportType Transport;
-    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
-    static readonly List<(string Line, bool Ok)> Lines = [];
-
-    static string F(double x, string format = "0.00") => x.ToString(format, Inv);
-
-    static void Report(TextWriter w, string id, string name, string figure, string unit, double ratio, string target, bool ok)
-    {
-        var line = $"{id} {name}: {figure} {unit} ratio={F(ratio)} target={target} {(ok ? "ok" : "short")}";
-        Lines.Add((line, ok));
-        w.WriteLine(line);
-        w.Flush();
-    }
-
-    static double Median(IEnumerable<double> xs)
-    {
-        var a = xs.OrderBy(x => x).ToArray();
-        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
-    }
-
-    static Tensor RandomTensor(Random rng, int rows, int cols, double scale)
-    {
-        var data = new double[rows * cols];
-        for (var k = 0; k < data.Length; k++) data[k] = (rng.NextDouble() * 2 - 1) * scale;
-        return new Tensor(rows, cols, data);
-    }
-
     /// <summary>
     /// Two stages of matmul+sigmoid: z = Σ σ(σ(X W1) W2), W1 and W2 d×d parameters; X n×d an input, or
     /// (<paramref name="data"/> given) a constant kept with the graph, as training data resident in the cluster.
@@ -133,7 +108,7 @@ internal static class Distributed
         }
         var plan = Plan.Compile(core);
         var local = LocalMs(() => Engine.gradient(Adjoints.InputsAndParameters, plan, inputs), 2000, 20000);
-        var ms = Median(times);
+        var ms = Measure.Median(times);
         Report(w, "P6", "two-stage pipeline on 2 silos, tiny tensors (4x4), one forward+backward", F(ms, "0.000"), "ms",
             ms / local, "1.15 ms", ms <= 1.15);
     }
@@ -177,9 +152,9 @@ internal static class Distributed
             await DistributedRun();
             dist[i] = sw.Elapsed.TotalMilliseconds;
         }
-        var ratio = Median(dist.Zip(local, (a, b) => a / b));
-        Report(w, "P7", $"two-stage pipeline n={n} d={d} (X resident as a constant) on 2 silos, distributed / local engine ({F(Median(local), "0.0")} ms local)",
-            F(Median(dist), "0.0"), "ms", ratio, "1.15", ratio <= 1.15);
+        var ratio = Measure.Median(dist.Zip(local, (a, b) => a / b));
+        Report(w, "P7", $"two-stage pipeline n={n} d={d} (X resident as a constant) on 2 silos, distributed / local engine ({F(Measure.Median(local), "0.0")} ms local)",
+            F(Measure.Median(dist), "0.0"), "ms", ratio, "1.15", ratio <= 1.15);
     }
 
     // ---- P8: 1,000 evaluations pipelined against one at a time.
@@ -227,7 +202,7 @@ internal static class Distributed
             pipelined[3 * i + 1] = await Window(1000);
             pipelined[3 * i + 2] = await Window(1000);
         }
-        double Rate(double[] ms) => 1000 / Median(ms) * 1000;
+        double Rate(double[] ms) => 1000 / Measure.Median(ms) * 1000;
         var ratio = Rate(pipelined) / Rate(single);
         Report(w, "P8", $"1000 evaluations (two-stage pipeline, 2 silos) pipelined in one batch (window 1000) / one at a time "
                         + $"({F(Rate(single), "0")} eval/s; {F(Rate(serial), "0")} eval/s as one batch of window 1, ratio {F(Rate(pipelined) / Rate(serial))})",
@@ -274,7 +249,7 @@ internal static class Distributed
             await graph.Evaluate(version, inputs, options);
             rates[i] = perEvaluation * inputs.Count / sw.Elapsed.TotalSeconds;
         }
-        return Median(rates);
+        return Measure.Median(rates);
     }
 
     /// <summary>
