@@ -3,6 +3,7 @@
 #
 #   deploy/local-cluster.sh up N     start Redis and N silos, wait until every silo has joined
 #   deploy/local-cluster.sh status   list what runs
+#   deploy/local-cluster.sh build    only build the host (Release)
 #   deploy/local-cluster.sh down     stop exactly the processes `up` started, nothing else
 #
 # Everything lives in the run folder ($ADJOINT_RUN, default deploy/run): pids/, logs/, redis data and
@@ -22,6 +23,17 @@ die() { echo "local-cluster: $*" >&2; exit 1; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+build() {
+  mkdir -p "$run/logs"
+  echo "building the host (Release)..."
+  # One build at a time: two clusters started at once must not write the same obj/ folder together.
+  if ! flock "$root/src/Host/.build.lock" dotnet build "$root/src/Host/Host.csproj" -c Release -v quiet -nologo \
+      >"$run/logs/build.log" 2>&1; then
+    tail -20 "$run/logs/build.log" >&2
+    die "the host did not build; see $run/logs/build.log"
+  fi
+}
+
 up() {
   local n=${1:-}
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up N (N silos, N >= 1)"
@@ -30,13 +42,7 @@ up() {
     for p in "$run"/pids/*.pid; do alive "$p" && die "a cluster is already running from $run (run '$0 down' first)"; done
   fi
   mkdir -p "$run/pids" "$run/logs" "$run/redis"
-  echo "building the host (Release)..."
-  # One build at a time: two clusters started at once must not write the same obj/ folder together.
-  if ! flock "$root/src/Host/.build.lock" dotnet build "$root/src/Host/Host.csproj" -c Release -v quiet -nologo \
-      >"$run/logs/build.log" 2>&1; then
-    tail -20 "$run/logs/build.log" >&2
-    die "the host did not build; see $run/logs/build.log"
-  fi
+  build
 
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
     --daemonize no >"$run/logs/redis.log" 2>&1 &
@@ -102,5 +108,6 @@ case "${1:-}" in
   up) up "${2:-}" ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up N | down | status" ;;
+  build) build ;;
+  *) die "usage: $0 up N | down | status | build" ;;
 esac

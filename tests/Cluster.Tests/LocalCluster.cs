@@ -18,6 +18,9 @@ public class LocalCluster(int silos) : IAsyncLifetime
 
     public string RunFolder { get; } = Directory.CreateTempSubdirectory("adjoint-cluster-").FullName;
 
+    /// <summary>Extra environment for the script and so for every silo (e.g. ADJOINT__Tls__CertificatePath).</summary>
+    public Dictionary<string, string> Environment { get; } = new();
+
     /// <summary>The Redis connection string clients pass to --cluster.</summary>
     public string Redis { get; private set; } = "";
 
@@ -38,6 +41,14 @@ public class LocalCluster(int silos) : IAsyncLifetime
     public IReadOnlyList<int> Pids() =>
         Directory.GetFiles(Path.Combine(RunFolder, "pids"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim())).ToList();
 
+    /// <summary>Builds the host the way the script does and returns its executable.</summary>
+    public async Task<string> BuildHost()
+    {
+        var (code, output) = await Script("build");
+        Assert.True(code == 0, output);
+        return Path.Combine(Root, "src", "Host", "bin", "Release", "net10.0", "adjoint-host");
+    }
+
     public async Task<(int Code, string Output)> Script(params string[] args)
     {
         var start = new ProcessStartInfo("bash", [Path.Combine(Root, "deploy", "local-cluster.sh"), .. args])
@@ -47,6 +58,7 @@ public class LocalCluster(int silos) : IAsyncLifetime
             UseShellExecute = false,
         };
         start.Environment["ADJOINT_RUN"] = RunFolder;
+        foreach (var (key, value) in Environment) start.Environment[key] = value;
         start.Environment["ADJOINT_REDIS_PORT"] = FreePort().ToString();
         // Away from the defaults a dev host or another cluster may hold; each run its own range.
         var basePort = 40000 + Random.Shared.Next(0, 2000) * 10;
