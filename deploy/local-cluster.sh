@@ -8,6 +8,7 @@
 #
 # Everything lives in the run folder ($ADJOINT_RUN, default deploy/run): pids/, logs/, redis data and
 # the file `cluster` holding the Redis connection string that clients pass to `--cluster`.
+# ADJOINT_NO_BUILD=1 skips the build that `up` otherwise starts with.
 # Ports: Redis $ADJOINT_REDIS_PORT (6390); silo i on $ADJOINT_SILO_PORT+i (11111+i) and gateway
 # $ADJOINT_GATEWAY_PORT+i (30000+i).
 set -euo pipefail
@@ -42,7 +43,8 @@ up() {
     for p in "$run"/pids/*.pid; do alive "$p" && die "a cluster is already running from $run (run '$0 down' first)"; done
   fi
   mkdir -p "$run/pids" "$run/logs" "$run/redis"
-  build
+  # ADJOINT_NO_BUILD=1: the caller has just built the host (the tests build once for many clusters).
+  [ "${ADJOINT_NO_BUILD:-}" = 1 ] || build
 
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
     --daemonize no >"$run/logs/redis.log" 2>&1 &

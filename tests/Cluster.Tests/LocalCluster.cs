@@ -26,6 +26,7 @@ public class LocalCluster(int silos) : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        await BuildHost();
         var (code, output) = await Script("up", silos.ToString());
         Assert.True(code == 0, $"local-cluster.sh up failed ({code}):\n{output}");
         Redis = File.ReadAllText(Path.Combine(RunFolder, "cluster")).Trim();
@@ -41,11 +42,26 @@ public class LocalCluster(int silos) : IAsyncLifetime
     public IReadOnlyList<int> Pids() =>
         Directory.GetFiles(Path.Combine(RunFolder, "pids"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim())).ToList();
 
-    /// <summary>Builds the host the way the script does and returns its executable.</summary>
+    private static readonly SemaphoreSlim BuildGate = new(1, 1);
+    private static bool _built;
+
+    /// <summary>Builds the host the way the script does (once per test run) and returns its executable.</summary>
     public async Task<string> BuildHost()
     {
-        var (code, output) = await Script("build");
-        Assert.True(code == 0, output);
+        await BuildGate.WaitAsync();
+        try
+        {
+            if (!_built)
+            {
+                var (code, output) = await Script("build");
+                Assert.True(code == 0, output);
+                _built = true;
+            }
+        }
+        finally
+        {
+            BuildGate.Release();
+        }
         return Path.Combine(Root, "src", "Host", "bin", "Release", "net10.0", "adjoint-host");
     }
 
@@ -58,6 +74,7 @@ public class LocalCluster(int silos) : IAsyncLifetime
             UseShellExecute = false,
         };
         start.Environment["ADJOINT_RUN"] = RunFolder;
+        start.Environment["ADJOINT_NO_BUILD"] = _built ? "1" : "";
         foreach (var (key, value) in Environment) start.Environment[key] = value;
         start.Environment["ADJOINT_REDIS_PORT"] = FreePort().ToString();
         // Away from the defaults a dev host or another cluster may hold; each run its own range.

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+
+namespace Adjoint.Cluster.Tests;
+
+/// <summary>The host refuses bad settings with one clear line and exit code 1, before starting a silo.</summary>
+[Collection(LocalClusterCollection.Name)]
+public sealed class HostSettingsTests
+{
+    private static async Task<(int Code, string Error)> RunHost(params string[] args)
+    {
+        var cluster = new LocalCluster(silos: 1);
+        try
+        {
+            var start = new ProcessStartInfo(await cluster.BuildHost(), args)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            using var process = Process.Start(start)!;
+            var error = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
+            return (process.ExitCode, (await error).Trim());
+        }
+        finally
+        {
+            Directory.Delete(cluster.RunFolder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task ClusterModeWithoutRedisIsRefused()
+    {
+        var (code, error) = await RunHost("--mode", "Cluster");
+        Assert.Equal(1, code);
+        Assert.Equal("error: cluster mode needs a Redis connection: set Adjoint:Redis (ADJOINT__Redis, --redis)", error);
+    }
+
+    [Fact]
+    public async Task ASettingThatDoesNotConvertNamesItsKey()
+    {
+        var (code, error) = await RunHost("--silo-port", "eleven");
+        Assert.Equal(1, code);
+        Assert.Contains("'eleven' at 'Adjoint:SiloPort'", error);
+    }
+
+    [Fact]
+    public async Task EqualPortsAreRefused()
+    {
+        var (code, error) = await RunHost("--silo-port", "40100", "--gateway-port", "40100");
+        Assert.Equal(1, code);
+        Assert.Equal("error: silo and gateway ports must differ, both are 40100", error);
+    }
+}
