@@ -26,8 +26,9 @@ internal static class Distributed
     }
 
     /// <summary>Runs P6–P9 on in-process silos: over the test cluster's in-memory transport, or over loopback TCP.</summary>
-    public static async Task<int> Run(TextWriter w, bool tcp)
+    public static async Task<int> Run(TextWriter w, bool tcp, IReadOnlySet<string>? only = null)
     {
+        bool Wanted(string id) => only is null || only.Count == 0 || only.Contains(id);
         Transport = tcp ? ConnectionTransportType.TcpSocket : ConnectionTransportType.InMemory;
         w.WriteLine($"adjoint distributed benchmark: in-process silos over {(tcp ? "loopback TCP" : "the in-memory transport")}, gemm={Kernels.gemmBackend}, "
                     + $"cores={Environment.ProcessorCount}, .NET {Environment.Version}");
@@ -35,10 +36,11 @@ internal static class Distributed
         await using (var two = await DistributedCluster.Start(2, Transport))
         {
             var client = two.Client;
-            await P6(w, client);
-            await P7(w, client);
-            await P8(w, client);
+            if (Wanted("P6")) await P6(w, client);
+            if (Wanted("P7")) await P7(w, client);
+            if (Wanted("P8")) await P8(w, client);
         }
+        if (!Wanted("P9")) return 0;
         var perSecond = new Dictionary<short, double>();
         foreach (short silos in new short[] { 1, 3 })
         {

@@ -5,7 +5,9 @@ using Adjoint.Bench;
 return args.FirstOrDefault() switch
 {
     "local" => Local.Run(Console.Out),
-    "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp")),
+    "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp"),
+        // --only P7,P8: a subset of the figures (for profiling one of them).
+        only: args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault()?.Split(',').ToHashSet()),
     "distributed-large" => await Distributed.Large(Console.Out,
         args.Length > 1 ? int.Parse(args[1]) : 10_000, args.Length > 2 ? short.Parse(args[2]) : (short)3),
     _ => Usage(),
@@ -13,6 +15,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local | distributed [--tcp] | distributed-large [nodes] [silos]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local | distributed [--tcp] [--only P6,P7,P8,P9] | distributed-large [nodes] [silos]");
     return 2;
 }

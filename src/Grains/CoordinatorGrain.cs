@@ -138,13 +138,22 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
                 if (!_outStarts.TryGetValue((batch, p), out var items)) _outStarts[(batch, p)] = items = [];
                 items.Add(new StartItem(context, inputs.TryGetValue(batch.Graph.Plan.Ids[p], out var v) ? v : null));
             }
+            // A wide window starts its evaluations in waves of StartWave: the first wave moves on
+            // through the graph while the next ones follow, so that the nodes of different silos
+            // (and cores) work at the same time rather than one after the other on a single wave.
+            if (++_startsQueued >= StartWave) Flush();
         }
     }
+
+    /// <summary>Evaluations whose starts travel in one message per leaf.</summary>
+    private const int StartWave = 128;
+    private int _startsQueued;
 
     private void Flush()
     {
         foreach (var ((batch, p), items) in _outStarts) _ = batch.Graph.Node(p).Start([.. items]);
         _outStarts.Clear();
+        _startsQueued = 0;
     }
 
     private void Complete(int number, Evaluation evaluation, EvaluationResult result)

@@ -58,6 +58,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     // Per AdjointMode: how many successor edges send a term.
     private int[] _neededTerms = [];
     private bool _reachesOutput;
+    private bool _successorsDoneWithZ;
     private Tensor? _stored;
     private DurableState<ParameterState>? _parameter;
 
@@ -82,6 +83,11 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         _neededTerms = [.. Enum.GetValues<AdjointMode>().OrderBy(m => (int)m)
             .Select(m => _successors.Count(e => _graph.NeedsAdjoint(m, e.Node)))];
         _reachesOutput = _graph.ReachesOutput(_p);
+        // z_i may go back to the pool after the backward step when every successor reads it only
+        // before it sends its term: one argument slot, or a VJP that does not read the arguments (a
+        // successor with several slots may send one term at once and read z_i for the next).
+        _successorsDoneWithZ = _op.Kind == OpKind.Compute && !_isOutput && _successors.Length > 0
+            && _successors.All(e => _plan.Op(e.Node) is var op && (op.Arity == 1 || !op.VjpReadsArgs));
         _stored = _graph.Graph.Node(nodeId).Value?.Value;
         if (_op.Kind == OpKind.Parameter)
         {
@@ -129,7 +135,9 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
 
     // A tensor for an op to write: Forward, Vjp and Vec.add overwrite every element (the local engine
     // reuses its buffers on the same contract), so the memory need not be zeroed first.
-    private static Tensor Buffer(int rows, int cols) => new(rows, cols, GC.AllocateUninitializedArray<double>(rows * cols));
+    // Large buffers come from the silo's pool (TensorPool), where Backward gives back the ones nothing
+    // references any more.
+    private static Tensor Buffer(int rows, int cols) => new(rows, cols, TensorPool.Rent(rows * cols));
 
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
@@ -275,6 +283,28 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
             if (term is not null && term.Data.Length >= LargeTensor) _ = _graph.Node(a).Adjoints([item]);
             else Add(_outTerms, a, item);
         }
+        if (lambda is not null) Recycle(context, state, lambda);
+    }
+
+    // After a backward step that succeeded, gives back to the pool what nothing references any more:
+    // z_i when every successor edge has sent its term (each successor read z_i before sending, see
+    // _successorsDoneWithZ) and z_i was not reported; the received terms (their senders keep no
+    // reference) and λ_i, unless λ_i was reported.
+    private void Recycle(EvalContext context, State state, Tensor lambda)
+    {
+        var mode = context.Mode;
+        if (_successorsDoneWithZ && !context.ReportValues && _neededTerms[(int)mode] == _successors.Length && state.Out is { } z)
+            TensorPool.Return(z.Data);
+        var reported = _graph.ReportsAdjoint(mode, _p);
+        var lambdaIsTerm = false;
+        foreach (var t in state.Terms)
+        {
+            if (t is null) continue;
+            if (ReferenceEquals(t.Data, lambda.Data)) lambdaIsTerm = true;
+            if (!reported || !ReferenceEquals(t.Data, lambda.Data)) TensorPool.Return(t.Data);
+        }
+        // λ_i summed into a buffer of our own.
+        if (!reported && !lambdaIsTerm && !_isOutput) TensorPool.Return(lambda.Data);
     }
 
     /// <summary>Elements from which a tensor is sent on its own rather than with the turn's other items.</summary>

@@ -29,6 +29,8 @@ public abstract class ClusterFixture : IAsyncLifetime
     /// <inheritdoc/>
     public async ValueTask InitializeAsync()
     {
+        // Pool every buffer, not only large ones, so that the bitwise checks cover buffer reuse.
+        TensorPool.MinElements = 1;
         var builder = new TestClusterBuilder(Silos);
         builder.AddSiloBuilderConfigurator<AdjointSilo>();
         // Real sockets, so that a second client can connect through the gateways.
