@@ -23,13 +23,19 @@ type GraphBuilder(limits: Limits) =
     let nodes = ResizeArray<Node>()
     // Declaration index of every id, and by index: shape and resolved ancestors, handed to the graph so
     // that it need not check or resolve them again (graphs of 10⁶ nodes are built this way).
-    let index = Dictionary<string, int>()
+    let mutable index = Dictionary<string, int>()
+    // Build hands `index` to the graph instead of copying it (a 10⁶-entry copy is a large-object
+    // allocation that costs a full collection); the builder copies it only if it is used again.
+    let mutable indexShared = false
     let shapes = ResizeArray<Shape>()
     let ancestors = ResizeArray<int[]>()
     // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
     let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
 
     let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
+        if indexShared then
+            index <- Dictionary(index)
+            indexShared <- false
         let id = if isNull id then op.Name + string nodes.Count else id
         if index.ContainsKey id then raise (GraphException(DuplicateId id))
         if args.Length <> op.Arity then
@@ -148,4 +154,5 @@ type GraphBuilder(limits: Limits) =
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =
         if isNull output.Id then raise (GraphException(MissingOutput "(null)"))
-        Graph.OfChecked(nodes.ToArray(), output.Id, Dictionary(index), ancestors.ToArray(), shapes.ToArray())
+        indexShared <- true
+        Graph.OfChecked(nodes.ToArray(), output.Id, index, ancestors.ToArray(), shapes.ToArray())

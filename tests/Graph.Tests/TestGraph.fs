@@ -177,3 +177,16 @@ let ``builder names unnamed nodes by op and position, and its graph equals the r
             "sqnorm3"
         )
     Assert.NotEqual(differentFactor, built)
+
+[<Fact>]
+let ``a builder used again after Build leaves the graph it built unchanged`` () =
+    let b = GraphBuilder()
+    let x = b.Input("x", Tensor.Scalar 2.0)
+    let first = b.Build(b.Square(x, "y"))
+    let z = b.Sin(x, "z")
+    let second = b.Build(z)
+    Assert.Equal(2, first.Count)
+    Assert.False(first.Contains "z")
+    Assert.Equal(3, second.Count)
+    Assert.True(second.Contains "z")
+    Assert.Equal("y", first.Output)
