@@ -72,16 +72,10 @@ public abstract class GradientGraph
         var results = await RunAsync(batch.ToList(), new BatchOptions { Adjoints = Adjoints.InputsAndParameters }, cancellationToken);
         if (results.Count == 0) throw new ArgumentException("a training step needs at least one evaluation", nameof(batch));
         foreach (var r in results) r.EnsureSucceeded();
-        var gradients = new Dictionary<string, Tensor>();
-        foreach (var id in Graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter).Select(n => n.Id))
-        {
-            foreach (var r in results)
-            {
-                if (!r.Adjoints.TryGetValue(id, out var lambda)) continue;
-                if (gradients.TryGetValue(id, out var sum)) Kernels.Vec.add(sum.Data, lambda.Data, sum.Data);
-                else gradients[id] = lambda.Clone();
-            }
-        }
+        var gradients = Graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter)
+            .Select(n => (n.Id, Terms: results.Where(r => r.Adjoints.ContainsKey(n.Id)).Select(r => r.Adjoints[n.Id]).ToList()))
+            .Where(p => p.Terms.Count > 0)
+            .ToDictionary(p => p.Id, p => Optimizer.sumInOrder(p.Terms));
         await StepAsync(optimizer, gradients, cancellationToken);
         return results.Average(r => r.Loss);
     }

@@ -52,3 +52,14 @@ module Optimizer =
             v.Data[k] <- s.Beta2 * moments.V.Data[k] + (1.0 - s.Beta2) * g * g
             next.Data[k] <- theta.Data[k] - s.LearningRate * (m.Data[k] / c1) / (sqrt (v.Data[k] / c2) + s.Epsilon)
         struct (next, { Step = t; M = m; V = v })
+
+    /// The gradient of a batch for one parameter: its per-evaluation adjoints summed in the order given,
+    /// ((g₁ + g₂) + g₃) + …, a new tensor — the one order every back end uses, so that they agree bit
+    /// for bit. Raises on an empty sequence.
+    let sumInOrder (gradients: Tensor seq) : Tensor =
+        use e = gradients.GetEnumerator()
+        if not (e.MoveNext()) then invalidArg "gradients" "a batch gradient needs at least one term"
+        let sum = e.Current.Clone()
+        while e.MoveNext() do
+            Kernels.Vec.add sum.Data e.Current.Data sum.Data
+        sum

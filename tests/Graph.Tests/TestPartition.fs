@@ -89,3 +89,13 @@ let ``sgd and adam steps follow their formulas`` () =
         let expected = theta.Data[k] - s.LearningRate * g.Data[k] / (abs g.Data[k] + s.Epsilon)
         Assert.Equal(expected, after.Data[k], 15)
     Assert.Equal<double[]>([| 1.0; -2.0 |], theta.Data)
+
+[<Fact>]
+let ``a batch gradient is summed in the order given, first term copied`` () =
+    // 1e16 + 1 − 1e16 is 0 left to right and 1 in another order: the order is visible in the bits.
+    let terms = [ Tensor.Scalar 1e16; Tensor.Scalar 1.0; Tensor.Scalar -1e16 ]
+    let sum = Optimizer.sumInOrder terms
+    Assert.Equal(((1e16 + 1.0) + -1e16), sum.ScalarValue)
+    Assert.Equal(0.0, sum.ScalarValue)
+    Assert.Equal(1e16, terms[0].ScalarValue) // the first term is copied, not summed into
+    Assert.Throws<System.ArgumentException>(fun () -> Optimizer.sumInOrder [] |> ignore) |> ignore

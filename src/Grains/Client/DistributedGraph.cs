@@ -58,16 +58,10 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// in submission order.</summary>
     public static Dictionary<string, TensorData> SumParameterAdjoints(IEnumerable<EvaluationResult> results, IEnumerable<string> parameters)
     {
-        var sums = new Dictionary<string, Tensor>();
-        foreach (var result in results.Where(r => r.Succeeded))
-        {
-            foreach (var id in parameters)
-            {
-                if (!result.Adjoints.TryGetValue(id, out var lambda)) continue;
-                if (sums.TryGetValue(id, out var sum)) Kernels.Vec.add(sum.Data, lambda.Data, sum.Data);
-                else sums[id] = lambda.ToTensor().Clone();
-            }
-        }
-        return sums.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value));
+        var succeeded = results.Where(r => r.Succeeded).ToList();
+        return parameters
+            .Select(id => (Id: id, Terms: succeeded.Where(r => r.Adjoints.ContainsKey(id)).Select(r => r.Adjoints[id].ToTensor()).ToList()))
+            .Where(p => p.Terms.Count > 0)
+            .ToDictionary(p => p.Id, p => TensorData.From(Optimizer.sumInOrder(p.Terms)));
     }
 }
