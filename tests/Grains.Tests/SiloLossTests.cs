@@ -91,7 +91,7 @@ public sealed class SiloLossTests
     {
         TensorPool.MinElements = 1;
         // The fault-free reference: the local engine, computed before any silo runs.
-        var reference = Graphs.RandomDag(seed: 21, size: 60);
+        var reference = Graphs.RandomDag(seed: 21, size: 150);
         var expected = Enumerable.Range(0, 1000).Select(s => Expected(Plan.Compile(reference), Graphs.RandomInputs(reference, s))).ToList();
         var builder = new TestClusterBuilder(3);
         builder.AddSiloBuilderConfigurator<SharedStorageSilo>();
@@ -100,7 +100,7 @@ public sealed class SiloLossTests
         await cluster.DeployAsync(Ct);
         try
         {
-            var core = Graphs.RandomDag(seed: 21, size: 60);
+            var core = Graphs.RandomDag(seed: 21, size: 150);
             var graph = new DistributedGraph(cluster.Client, $"silo-loss-{Guid.NewGuid():N}");
             var version = (await graph.Deploy(core)).Version;
             Assert.Equal(3, (await graph.Grain.Describe(version)).Partitions);
