@@ -35,13 +35,15 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Evaluation(Batch batch, int local, int pending, int number, int attempt)
+    private sealed class Evaluation(Batch batch, int local, int pending, int number, int attempt, int timeouts)
     {
         public Batch Batch { get; } = batch;
         public int Local { get; } = local;
         /// <summary>The evaluation's number in this attempt: the key nodes know it by.</summary>
         public int Number { get; } = number;
         public int Attempt { get; } = attempt;
+        /// <summary>Earlier attempts that timed out: each doubles the wait (a silo loss does not).</summary>
+        public int Timeouts { get; } = timeouts;
         public long Started = Stopwatch.GetTimestamp();
         public int Pending = pending;
         public TensorData? Output;
@@ -138,7 +140,7 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         {
             var local = batch.Next++;
             batch.InFlight++;
-            StartEvaluation(batch, local, batch.First + local, 0, me);
+            StartEvaluation(batch, local, batch.First + local, 0, 0, me);
             // A wide window starts its evaluations in waves of StartWave: the first wave moves on
             // through the graph while the next ones follow, so that the nodes of different silos
             // (and cores) work at the same time rather than one after the other on a single wave.
@@ -146,10 +148,10 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         }
     }
 
-    private void StartEvaluation(Batch batch, int local, int number, int attempt, Guid me)
+    private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me)
     {
         var request = batch.Request;
-        _inFlight[number] = new Evaluation(batch, local, batch.Expected, number, attempt);
+        _inFlight[number] = new Evaluation(batch, local, batch.Expected, number, attempt, timeouts);
         var context = new EvalContext(me, number, request.Mode, request.ReportValues);
         var inputs = request.Inputs[local];
         foreach (var p in batch.Leaves)
@@ -291,25 +293,22 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
             ObserveMembership();
             return Task.CompletedTask;
         }
-        List<Evaluation> rerun;
         if (ObserveMembership())
         {
             // Any evaluation in flight may have had state or messages on the lost silo.
-            rerun = [.. _inFlight.Values];
+            Rerun([.. _inFlight.Values], timedOut: false);
+            return Task.CompletedTask;
         }
-        else
-        {
-            var now = Stopwatch.GetTimestamp();
-            rerun = [.. _inFlight.Values.Where(e => e.Batch.Request.EvaluationTimeout is { } t
-                && Stopwatch.GetElapsedTime(e.Started, now) > t * (1 << Math.Min(e.Attempt, 10)))];
-        }
-        if (rerun.Count > 0) Rerun(rerun);
+        var now = Stopwatch.GetTimestamp();
+        List<Evaluation> overdue = [.. _inFlight.Values.Where(e => e.Batch.Request.EvaluationTimeout is { } t
+            && Stopwatch.GetElapsedTime(e.Started, now) > t * (1 << Math.Min(e.Timeouts, 10)))];
+        if (overdue.Count > 0) Rerun(overdue, timedOut: true);
         return Task.CompletedTask;
     }
 
     // Re-runs evaluations under new numbers: the old numbers' state is abandoned in every node and their
     // late reports find nothing, so each result slot is filled exactly once, from the current attempt.
-    private void Rerun(List<Evaluation> evaluations)
+    private void Rerun(List<Evaluation> evaluations, bool timedOut)
     {
         var me = this.GetPrimaryKey();
         foreach (var batch in evaluations.GroupBy(e => e.Batch))
@@ -323,7 +322,7 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
                 batch.Key.RerunNumbers.Add(number);
                 batch.Key.Reruns++;
                 _reruns++;
-                StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, me);
+                StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
         }

@@ -105,7 +105,7 @@ public sealed class SiloLossTests
             var version = (await graph.Deploy(core)).Version;
             Assert.Equal(3, (await graph.Grain.Describe(version)).Partitions);
             var inputs = Enumerable.Range(0, 1000).Select(s => Graphs.RandomInputs(core, s)).ToList();
-            var options = new BatchOptions { Mode = AdjointMode.InputsAndParameters, Window = 64, EvaluationTimeout = TimeSpan.FromSeconds(2) };
+            var options = new BatchOptions { Mode = AdjointMode.InputsAndParameters, Window = 64, EvaluationTimeout = TimeSpan.FromSeconds(1) };
             var before = await graph.Grain.ReadParameters(version);
 
             // Fault-free: warm up, then time one batch.
