@@ -1,7 +1,9 @@
 // The batch coordinator: starts evaluations under a bounded window, collects what nodes report,
 // completes each evaluation when every expected report is in, returns results in submission order.
+using System.Diagnostics;
 using Orleans.Concurrency;
 using Orleans.Placement;
+using Orleans.Runtime;
 
 namespace Adjoint.Grains;
 
@@ -13,7 +15,7 @@ namespace Adjoint.Grains;
 /// other batches interleave with an awaiting Run.
 /// </summary>
 [Reentrant, PreferLocalPlacement]
-public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordinatorGrain
+public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo) : Grain, ICoordinatorGrain
 {
     private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
     {
@@ -27,13 +29,22 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
         public int Next;
         public int InFlight;
         public int Completed;
+        /// <summary>Numbers given to re-runs (outside [First, First + count)), for abandoning the batch.</summary>
+        public readonly List<int> RerunNumbers = [];
+        public int Reruns;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    private sealed class Evaluation(Batch batch, int local, int pending)
+    private sealed class Evaluation(Batch batch, int local, int pending, int number, int attempt, int timeouts)
     {
         public Batch Batch { get; } = batch;
         public int Local { get; } = local;
+        /// <summary>The evaluation's number in this attempt: the key nodes know it by.</summary>
+        public int Number { get; } = number;
+        public int Attempt { get; } = attempt;
+        /// <summary>Earlier attempts that timed out: each doubles the wait (a silo loss does not).</summary>
+        public int Timeouts { get; } = timeouts;
+        public long Started = Stopwatch.GetTimestamp();
         public int Pending = pending;
         public TensorData? Output;
         public readonly Dictionary<string, TensorData> Values = [];
@@ -129,19 +140,24 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
         {
             var local = batch.Next++;
             batch.InFlight++;
-            var number = batch.First + local;
-            _inFlight[number] = new Evaluation(batch, local, batch.Expected);
-            var context = new EvalContext(me, number, request.Mode, request.ReportValues);
-            var inputs = request.Inputs[local];
-            foreach (var p in batch.Leaves)
-            {
-                if (!_outStarts.TryGetValue((batch, p), out var items)) _outStarts[(batch, p)] = items = [];
-                items.Add(new StartItem(context, inputs.TryGetValue(batch.Graph.Plan.Ids[p], out var v) ? v : null));
-            }
+            StartEvaluation(batch, local, batch.First + local, 0, 0, me);
             // A wide window starts its evaluations in waves of StartWave: the first wave moves on
             // through the graph while the next ones follow, so that the nodes of different silos
             // (and cores) work at the same time rather than one after the other on a single wave.
             if (++_startsQueued >= StartWave) Flush();
+        }
+    }
+
+    private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me)
+    {
+        var request = batch.Request;
+        _inFlight[number] = new Evaluation(batch, local, batch.Expected, number, attempt, timeouts);
+        var context = new EvalContext(me, number, request.Mode, request.ReportValues);
+        var inputs = request.Inputs[local];
+        foreach (var p in batch.Leaves)
+        {
+            if (!_outStarts.TryGetValue((batch, p), out var items)) _outStarts[(batch, p)] = items = [];
+            items.Add(new StartItem(context, inputs.TryGetValue(batch.Graph.Plan.Ids[p], out var v) ? v : null));
         }
     }
 
@@ -219,7 +235,100 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache) : Grain, ICoordin
         batch.Next = batch.Results.Length;
         foreach (var number in _inFlight.Where(e => e.Value.Batch == batch).Select(e => e.Key).ToList()) _inFlight.Remove(number);
         foreach (var key in _outStarts.Keys.Where(k => k.Item1 == batch).ToList()) _outStarts.Remove(key);
-        var me = this.GetPrimaryKey();
-        for (var p = 0; p < batch.Graph.Plan.Count; p++) _ = batch.Graph.Node(p).Abandon(me, batch.First, batch.Results.Length);
+        AbandonNumbers(batch.Graph, [(batch.First, batch.Results.Length), .. Ranges(batch.RerunNumbers)]);
     }
+
+    private void AbandonNumbers(DeployedGraph graph, List<(int First, int Count)> ranges)
+    {
+        var me = this.GetPrimaryKey();
+        for (var p = 0; p < graph.Plan.Count; p++)
+            foreach (var (first, count) in ranges) _ = graph.Node(p).Abandon(me, first, count);
+    }
+
+    // Sorted numbers as contiguous ranges.
+    private static List<(int First, int Count)> Ranges(IEnumerable<int> numbers)
+    {
+        var ranges = new List<(int First, int Count)>();
+        foreach (var n in numbers.Order())
+        {
+            if (ranges.Count > 0 && ranges[^1].First + ranges[^1].Count == n) ranges[^1] = (ranges[^1].First, ranges[^1].Count + 1);
+            else ranges.Add((n, 1));
+        }
+        return ranges;
+    }
+
+    // ---- Faults: a silo lost (membership) or an evaluation overdue (timeout) re-runs evaluations. ----
+
+    private HashSet<SiloAddress> _active = [];
+    private MembershipVersion _seen = MembershipVersion.MinValue;
+    /// <summary>Re-runs since activation (all batches), for tests and diagnostics.</summary>
+    private int _reruns;
+
+    /// <inheritdoc/>
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        ObserveMembership();
+        this.RegisterGrainTimer(Watch, new GrainTimerCreationOptions(WatchPeriod, WatchPeriod) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    private static readonly TimeSpan WatchPeriod = TimeSpan.FromMilliseconds(100);
+
+    // Whether a silo that was active is active no more (shutting down, stopping, dead).
+    private bool ObserveMembership()
+    {
+        var snapshot = membership.CurrentSnapshot;
+        if (snapshot.Version == _seen) return false;
+        _seen = snapshot.Version;
+        var active = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
+        var lost = _active.Any(s => !active.Contains(s));
+        _active = active;
+        return lost;
+    }
+
+    private Task Watch(CancellationToken cancellationToken)
+    {
+        if (_inFlight.Count == 0)
+        {
+            ObserveMembership();
+            return Task.CompletedTask;
+        }
+        if (ObserveMembership())
+        {
+            // Any evaluation in flight may have had state or messages on the lost silo.
+            Rerun([.. _inFlight.Values], timedOut: false);
+            return Task.CompletedTask;
+        }
+        var now = Stopwatch.GetTimestamp();
+        List<Evaluation> overdue = [.. _inFlight.Values.Where(e => e.Batch.Request.EvaluationTimeout is { } t
+            && Stopwatch.GetElapsedTime(e.Started, now) > t * (1 << Math.Min(e.Timeouts, 10)))];
+        if (overdue.Count > 0) Rerun(overdue, timedOut: true);
+        return Task.CompletedTask;
+    }
+
+    // Re-runs evaluations under new numbers: the old numbers' state is abandoned in every node and their
+    // late reports find nothing, so each result slot is filled exactly once, from the current attempt.
+    private void Rerun(List<Evaluation> evaluations, bool timedOut)
+    {
+        var me = this.GetPrimaryKey();
+        foreach (var batch in evaluations.GroupBy(e => e.Batch))
+        {
+            var old = new List<int>();
+            foreach (var e in batch)
+            {
+                _inFlight.Remove(e.Number);
+                old.Add(e.Number);
+                var number = _nextNumber++;
+                batch.Key.RerunNumbers.Add(number);
+                batch.Key.Reruns++;
+                _reruns++;
+                StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
+            }
+            AbandonNumbers(batch.Key.Graph, Ranges(old));
+        }
+        Flush();
+    }
+
+    /// <inheritdoc/>
+    public Task<CoordinatorStatus> Status() => Task.FromResult(new CoordinatorStatus(silo.SiloAddress.ToString(), _reruns));
 }

@@ -96,6 +96,9 @@ public interface ICoordinatorGrain : IGrainWithGuidKey
     /// <summary>Cancels a batch: its Run fails with an OperationCanceledException.</summary>
     [Alias("cancel")] Task Cancel(Guid batch);
 
+    /// <summary>Where this coordinator runs and how many evaluations it has re-run after faults.</summary>
+    [AlwaysInterleave, Alias("status")] Task<CoordinatorStatus> Status();
+
     /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
     [OneWay, Alias("report")] Task Report(Report[] reports);
 }

@@ -12,13 +12,26 @@ public sealed class BatchOptions
     public int Window { get; init; } = 64;
     /// <summary>Fail the batch after this long.</summary>
     public TimeSpan? Timeout { get; init; }
+    /// <summary>Re-run an evaluation not complete after this long (each further attempt waits twice as
+    /// long); null: evaluations are re-run only when a silo leaves.</summary>
+    public TimeSpan? EvaluationTimeout { get; init; }
 }
 
 /// <summary>A graph in a cluster, seen from a client (or a grain): deploy, evaluate in batches, train.</summary>
 public sealed class DistributedGraph(IGrainFactory grains, string graphId)
 {
     // One coordinator per handle, reused by every batch (concurrent ones too): no activation per batch.
-    private readonly ICoordinatorGrain _coordinator = grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid());
+    private ICoordinatorGrain _coordinator = grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid());
+
+    /// <summary>The coordinator the next batch goes to (a fresh one after the last was lost with its silo).</summary>
+    public ICoordinatorGrain Coordinator => _coordinator;
+
+    /// <summary>Batches resubmitted to a fresh coordinator because the call to the last one failed with its silo.</summary>
+    public int Resubmits => _resubmits;
+    private int _resubmits;
+
+    /// <summary>How often one batch is resubmitted after silo losses before the failure is passed on.</summary>
+    public const int MaxResubmits = 3;
 
     /// <summary>The graph id.</summary>
     public string GraphId { get; } = graphId;
@@ -48,10 +61,46 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             ReportValues = options.ReportValues,
             Window = options.Window,
             Timeout = options.Timeout,
+            EvaluationTimeout = options.EvaluationTimeout,
         };
-        cancellationToken.ThrowIfCancellationRequested();
-        await using var registration = cancellationToken.Register(() => _ = _coordinator.Cancel(request.Id));
-        return await _coordinator.Run(request);
+        for (var attempt = 0; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var coordinator = _coordinator;
+            await using var registration = cancellationToken.Register(() => _ = coordinator.Cancel(request.Id));
+            try
+            {
+                return await coordinator.Run(request);
+            }
+            catch (Exception e) when (attempt < MaxResubmits && IsSiloLoss(e) && !cancellationToken.IsCancellationRequested)
+            {
+                // The coordinator (or the gateway to it) went with its silo: the whole batch goes to a fresh
+                // coordinator under a new id. Results are the same because parameters change only between
+                // batches; nodes drop what they still hold of the lost coordinator's evaluations.
+                Interlocked.Increment(ref _resubmits);
+                Interlocked.CompareExchange(ref _coordinator, grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid()), coordinator);
+                await AbandonAll(coordinator.GetPrimaryKey(), version);
+                request = request with { Id = Guid.NewGuid() };
+            }
+        }
+    }
+
+    private static bool IsSiloLoss(Exception e) =>
+        e is SiloUnavailableException or OrleansMessageRejectionException
+        || (e.InnerException is { } inner && IsSiloLoss(inner));
+
+    // Best effort: every node of the version drops the state of a lost coordinator's evaluations.
+    private async Task AbandonAll(Guid coordinator, int version)
+    {
+        try
+        {
+            var description = await Grain.Describe(version);
+            await Task.WhenAll(description.Assignment.Select(kv =>
+                grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
+        }
+        catch (Exception e) when (IsSiloLoss(e))
+        {
+        }
     }
 
     /// <summary>The gradient summed over the batch's successful evaluations, parameter by parameter,

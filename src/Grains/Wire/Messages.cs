@@ -88,7 +88,16 @@ public sealed record BatchRequest
     [Id(5)] public int Window { get; init; } = 64;
     /// <summary>The whole batch fails with a <see cref="TimeoutException"/> after this long (null: never).</summary>
     [Id(6)] public TimeSpan? Timeout { get; init; }
+    /// <summary>
+    /// An evaluation not complete after this long is re-run under a new number (its lost state and late
+    /// messages abandoned); each further attempt waits twice as long (null: only on membership change).
+    /// </summary>
+    [Id(8)] public TimeSpan? EvaluationTimeout { get; init; }
 }
+
+/// <summary>Where a coordinator runs, and the evaluations it re-ran after a lost silo or a timeout.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.coordinator-status.v1")]
+public sealed record CoordinatorStatus([property: Id(0)] string Silo, [property: Id(1)] int Reruns);
 
 /// <summary>An op failed: which node, which op, and the op's message.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.failure.v1")]
