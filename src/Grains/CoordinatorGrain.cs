@@ -61,6 +61,8 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     /// <inheritdoc/>
     public async Task<List<EvaluationResult>> Run(BatchRequest request)
     {
+        // First of all, so that the client's watchdog finds the batch known while the graph loads.
+        Remember(request.Id);
         var graph = await cache.Get(request.GraphId, request.Version);
         Validate(graph, request);
         if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
@@ -288,6 +290,18 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
 
     private Task Watch(CancellationToken cancellationToken)
     {
+        if (_batches.Count > 0 && membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) is not (SiloStatus.Active or SiloStatus.Joining or SiloStatus.Created))
+        {
+            // This silo is shutting down: its nodes may be gone before the batches end, and a graceful
+            // stop would hold each Run until the deactivation timeout. Hand them back to their clients
+            // now, which resubmit them to a coordinator on a silo that stays.
+            foreach (var batch in _batches.Values.Where(b => !b.Done.Task.IsCompleted).ToList())
+            {
+                Abandon(batch);
+                batch.Done.TrySetException(new CoordinatorLostException(batch.Request.Id, $"its silo {silo.SiloAddress} is shutting down"));
+            }
+            return Task.CompletedTask;
+        }
         if (_inFlight.Count == 0)
         {
             ObserveMembership();
@@ -328,6 +342,22 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         }
         Flush();
     }
+
+    // Batches this activation has run, the last RememberedBatches of them: a watchdog asking about a
+    // batch that has just finished (its results on their way) must not take it for lost.
+    private readonly HashSet<Guid> _known = [];
+    private readonly Queue<Guid> _knownOrder = new();
+    private const int RememberedBatches = 4096;
+
+    private void Remember(Guid batch)
+    {
+        if (!_known.Add(batch)) return;
+        _knownOrder.Enqueue(batch);
+        if (_knownOrder.Count > RememberedBatches) _known.Remove(_knownOrder.Dequeue());
+    }
+
+    /// <inheritdoc/>
+    public Task<bool> Knows(Guid batch) => Task.FromResult(_known.Contains(batch));
 
     /// <inheritdoc/>
     public Task<CoordinatorStatus> Status() => Task.FromResult(new CoordinatorStatus(silo.SiloAddress.ToString(), _reruns));

@@ -99,6 +99,12 @@ public interface ICoordinatorGrain : IGrainWithGuidKey
     /// <summary>Where this coordinator runs and how many evaluations it has re-run after faults.</summary>
     [AlwaysInterleave, Alias("status")] Task<CoordinatorStatus> Status();
 
+    /// <summary>
+    /// Whether this activation runs or has run the batch: false from a fresh activation, made after the
+    /// one running the batch was lost with its silo (the client's watchdog then resubmits it).
+    /// </summary>
+    [AlwaysInterleave, Alias("knows")] Task<bool> Knows(Guid batch);
+
     /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
     [OneWay, Alias("report")] Task Report(Report[] reports);
 }

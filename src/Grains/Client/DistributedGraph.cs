@@ -15,6 +15,10 @@ public sealed class BatchOptions
     /// <summary>Re-run an evaluation not complete after this long (each further attempt waits twice as
     /// long); null: evaluations are re-run only when a silo leaves.</summary>
     public TimeSpan? EvaluationTimeout { get; init; }
+    /// <summary>How often the client asks the coordinator whether it still runs the batch; two answers
+    /// "unknown" in a row (its silo was lost and a fresh activation answers) resubmit the batch.
+    /// Null: no watchdog (a batch whose coordinator is lost then fails only when Orleans reports it).</summary>
+    public TimeSpan? CoordinatorCheck { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>A graph in a cluster, seen from a client (or a grain): deploy, evaluate in batches, train.</summary>
@@ -70,15 +74,18 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             await using var registration = cancellationToken.Register(() => _ = coordinator.Cancel(request.Id));
             try
             {
-                return await coordinator.Run(request);
+                return await CoordinatorWatchdog.Run(coordinator, request, options.CoordinatorCheck, cancellationToken);
             }
-            catch (Exception e) when (attempt < MaxResubmits && IsSiloLoss(e) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (attempt < MaxResubmits && (IsSiloLoss(e) || e is CoordinatorLostException) && !cancellationToken.IsCancellationRequested)
             {
                 // The coordinator (or the gateway to it) went with its silo: the whole batch goes to a fresh
                 // coordinator under a new id. Results are the same because parameters change only between
                 // batches; nodes drop what they still hold of the lost coordinator's evaluations.
                 Interlocked.Increment(ref _resubmits);
                 Interlocked.CompareExchange(ref _coordinator, grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid()), coordinator);
+                // If the old batch still runs somewhere after all (a false alarm), it stops; if its Run has not
+                // arrived yet, it ends at once when it does: results come from the new batch only.
+                _ = coordinator.Cancel(request.Id).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
                 await AbandonAll(coordinator.GetPrimaryKey(), version);
                 request = request with { Id = Guid.NewGuid() };
             }

@@ -204,3 +204,17 @@ public sealed class GraphRejectedException : Exception
     /// <summary>The JSON path at fault, when the core named one.</summary>
     [Id(0)] public string? Path { get; init; }
 }
+
+/// <summary>
+/// The coordinator running a batch was lost with its silo (or is leaving with it): the client resubmits
+/// the batch to a fresh coordinator.
+/// </summary>
+[GenerateSerializer, Alias("adjoint.coordinator-lost.v1")]
+public sealed class CoordinatorLostException : Exception
+{
+    /// <summary>The batch and why its coordinator is lost.</summary>
+    public CoordinatorLostException(Guid batch, string reason) : base($"the coordinator of batch {batch} was lost: {reason}") => Batch = batch;
+
+    /// <summary>The batch.</summary>
+    [Id(0)] public Guid Batch { get; init; }
+}
