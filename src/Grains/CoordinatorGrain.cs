@@ -357,6 +357,9 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     }
 
     /// <inheritdoc/>
+    public Task<int[]> InFlight(int[] numbers) => Task.FromResult(numbers.Where(_inFlight.ContainsKey).ToArray());
+
+    /// <inheritdoc/>
     public Task<bool> Knows(Guid batch) => Task.FromResult(_known.Contains(batch));
 
     /// <inheritdoc/>

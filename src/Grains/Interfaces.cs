@@ -105,6 +105,10 @@ public interface ICoordinatorGrain : IGrainWithGuidKey
     /// </summary>
     [AlwaysInterleave, Alias("knows")] Task<bool> Knows(Guid batch);
 
+    /// <summary>Those of the evaluation numbers given that this coordinator has in flight (nodes ask about
+    /// state that has heard nothing for a long time, and drop the rest).</summary>
+    [AlwaysInterleave, Alias("in-flight")] Task<int[]> InFlight(int[] numbers);
+
     /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
     [OneWay, Alias("report")] Task Report(Report[] reports);
 }

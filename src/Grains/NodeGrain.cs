@@ -1,4 +1,5 @@
 // The node grain: one node i of a graph version carrying out the seed's two passes with its neighbours.
+using System.Diagnostics;
 using Adjoint.Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
@@ -27,7 +28,7 @@ public sealed class ParameterState
 /// All mathematics is the core's (Op.Forward, Op.Vjp, Kernels.Vec.add).
 /// </summary>
 [PartitionPlacement]
-public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, ILocalSiloDetails silo) : Grain, INodeGrain
+public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo) : Grain, INodeGrain
 {
     private sealed class State(int arity, int edges)
     {
@@ -37,6 +38,8 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         public Tensor? Out;
         public readonly Tensor?[] Terms = new Tensor?[edges];
         public int TermsReceived;
+        /// <summary>When a message of this evaluation last came (see Reclaim).</summary>
+        public long Heard = Stopwatch.GetTimestamp();
     }
 
     private readonly Dictionary<EvalKey, State> _live = [];
@@ -129,7 +132,9 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         {
             state = new State(_args.Length, _successors.Length);
             _live[key] = state;
+            WatchForStaleState();
         }
+        else state.Heard = Stopwatch.GetTimestamp();
         return state;
     }
 
@@ -219,6 +224,7 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
         foreach (var (context, edge, term) in items)
         {
             if (!_live.TryGetValue(context.Key, out var state)) continue;
+            state.Heard = Stopwatch.GetTimestamp();
             state.Terms[edge] = term?.ToTensor();
             if (term is null) state.Failed = true;
             var mode = context.Mode;
@@ -315,10 +321,15 @@ public sealed class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, 
     {
         foreach (var key in _live.Keys.Where(k => k.Coordinator == coordinator && k.Index >= first && k.Index < first + count).ToList())
             _live.Remove(key);
-        // Messages of these evaluations still on their way must not open new state.
+        Ignore(coordinator, first, count);
+        return Task.CompletedTask;
+    }
+
+    // Messages of these evaluations still on their way must not open new state.
+    private void Ignore(Guid coordinator, int first, int count)
+    {
         _abandoned.Enqueue((coordinator, first, count));
         if (_abandoned.Count > 256) _abandoned.Dequeue();
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -12,6 +12,13 @@ public sealed class AdjointSiloOptions
     /// <summary>Register an in-memory storage under <see cref="StorageName"/> (dev mode and tests); false when
     /// the host configures a durable one (Redis) itself.</summary>
     public bool UseMemoryStorage { get; set; } = true;
+
+    /// <summary>
+    /// A node holding an evaluation's state that has heard nothing of it for this long asks the
+    /// evaluation's coordinator whether it still runs it, and drops it if not (its coordinator was lost
+    /// with its silo, and so was its client, or a message was lost). Checked every this long.
+    /// </summary>
+    public TimeSpan ReclaimAfter { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>The Adjoint silo configuration.</summary>
@@ -25,6 +32,9 @@ public static class AdjointSiloBuilderExtensions
     {
         var options = new AdjointSiloOptions();
         configure?.Invoke(options);
+        if (options.ReclaimAfter <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(configure), options.ReclaimAfter, "AdjointSiloOptions.ReclaimAfter must be positive");
+        builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();
