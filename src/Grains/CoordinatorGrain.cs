@@ -55,7 +55,10 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     private readonly Dictionary<int, Evaluation> _inFlight = [];
     // Start items of this turn, by batch and leaf; flushed as one message per leaf.
     private readonly Dictionary<(Batch, int), List<StartItem>> _outStarts = [];
-    private int _nextNumber;
+    // Evaluation numbers start at a random point per activation: a coordinator collected while idle and
+    // activated again under the same key must not reuse the numbers that nodes may still hold (as state
+    // or in their lists of abandoned evaluations) from its earlier activation.
+    private int _nextNumber = Random.Shared.Next(0, 1 << 30);
     private readonly HashSet<Guid> _cancelledEarly = [];
 
     /// <inheritdoc/>
@@ -67,6 +70,8 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         Validate(graph, request);
         if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
         var plan = graph.Plan;
+        // Room for the batch and its re-runs below int.MaxValue, or wrap (after a billion evaluations).
+        if (_nextNumber > int.MaxValue - request.Inputs.Count - (1 << 24)) _nextNumber = 0;
         var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
             [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)]);
         _nextNumber += request.Inputs.Count;
