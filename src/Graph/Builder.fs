@@ -54,6 +54,8 @@ type GraphBuilder(limits: Limits) =
         if nodes.Count >= limits.MaxNodes then raise (GraphException(TooManyNodes(nodes.Count + 1, limits.MaxNodes)))
         let shape =
             match op.Shape argShapes with
+            // Only a leaf's declared shape can be one (ops make positive shapes of positive ones).
+            | Ok s when s.Rows <= 0 || s.Cols <= 0 -> raise (GraphException(BadShape(id, s)))
             | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
                 raise (GraphException(TensorTooLarge(id, s, limits.MaxTensorElements)))
             | Ok s -> s

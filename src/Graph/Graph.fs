@@ -58,6 +58,7 @@ type GraphError =
     | EmptyGraph
     | TooManyNodes of count: int * limit: int
     | TensorTooLarge of node: string * shape: Shape * limit: int64
+    | BadShape of node: string * shape: Shape
 
     member e.Message =
         match e with
@@ -74,6 +75,7 @@ type GraphError =
         | EmptyGraph -> "the graph has no nodes"
         | TooManyNodes(count, limit) -> $"the graph has {count} nodes, more than the limit of {limit}"
         | TensorTooLarge(n, s, limit) -> $"node '{n}': a value of shape {s} has more than the limit of {limit} elements"
+        | BadShape(n, s) -> $"node '{n}': dimensions must be positive, got shape {s}"
 
 /// Raised when a graph or a request on it is invalid; `Error` says what and where.
 exception GraphException of GraphError with
@@ -143,6 +145,7 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
             for i in order do
                 let n = nodes[i]
                 match n.Op.Shape(ancestorsOf[i] |> Array.map (fun j -> shapes[j])) with
+                | Ok s when s.Rows <= 0 || s.Cols <= 0 -> fail (BadShape(n.Id, s))
                 | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
                     fail (TensorTooLarge(n.Id, s, limits.MaxTensorElements))
                 | Ok s -> shapes[i] <- s

@@ -211,7 +211,8 @@ let private pathOf (nodes: JsonElement) (error: GraphError) =
     | ValueShape(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
     | MissingOutput _
     | NonScalarOutput _ -> "output"
-    | TensorTooLarge(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".shape") |> Option.defaultValue "nodes"
+    | TensorTooLarge(n, _, _)
+    | BadShape(n, _) -> indexOf n |> Option.map (fun p -> p + ".shape") |> Option.defaultValue "nodes"
     | Cycle _
     | EmptyGraph
     | TooManyNodes _ -> "nodes"

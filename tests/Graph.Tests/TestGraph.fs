@@ -190,3 +190,14 @@ let ``a builder used again after Build leaves the graph it built unchanged`` () 
     Assert.Equal(3, second.Count)
     Assert.True(second.Contains "z")
     Assert.Equal("y", first.Output)
+
+[<Fact>]
+let ``a declared dimension that is not positive`` () =
+    // The file loader refuses it at the JSON; code that builds graphs must meet the same rule, not an
+    // array allocation failing later in the engine.
+    let message = "node 'x': dimensions must be positive, got shape -1x2"
+    expectError (BadShape("x", Shape.Of(-1, 2))) message (fun () ->
+        create [ inputNode "x" -1 2; node "h" Elementwise.sin [ "x" ] ] "h")
+    expectError (BadShape("x", Shape.Of(-1, 2))) message (fun () -> GraphBuilder().Input("x", -1, 2) |> ignore)
+    expectError (BadShape("w", Shape.Of(3, 0))) "node 'w': dimensions must be positive, got shape 3x0" (fun () ->
+        GraphBuilder().Input("w", 3, 0) |> ignore)
