@@ -69,7 +69,7 @@ public sealed class SiloLossTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     // z_n and the λ an InputsAndParameters gradient returns, from the local engine.
-    private static EvaluationResult Expected(Plan plan, IReadOnlyDictionary<string, Tensor> inputs)
+    internal static EvaluationResult Expected(Plan plan, IReadOnlyDictionary<string, Tensor> inputs)
     {
         var e = Engine.bind(plan, inputs);
         Engine.forward(e);
@@ -81,7 +81,7 @@ public sealed class SiloLossTests
         return new EvaluationResult { Output = TensorData.From(e.Output.Clone()), Adjoints = adjoints };
     }
 
-    private static bool Same(EvaluationResult expected, EvaluationResult actual) =>
+    internal static bool Same(EvaluationResult expected, EvaluationResult actual) =>
         actual.Succeeded && Tensor.BitwiseEqual(expected.Output!.ToTensor(), actual.Output!.ToTensor())
         && expected.Adjoints.Count == actual.Adjoints.Count
         && expected.Adjoints.All(kv => actual.Adjoints.TryGetValue(kv.Key, out var a) && Tensor.BitwiseEqual(kv.Value.ToTensor(), a.ToTensor()));
