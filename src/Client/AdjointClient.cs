@@ -48,10 +48,12 @@ public sealed class AdjointClient : IAsyncDisposable
     public static async Task<AdjointClient> ConnectAsync(AdjointClientOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new AdjointClientOptions();
+        if (options.MaxMessageBodySize < MessageSize.Minimum)
+            throw new ArgumentOutOfRangeException(nameof(options), $"MaxMessageBodySize must be at least {MessageSize.Minimum} bytes, got {options.MaxMessageBodySize}");
         return options.Backend switch
         {
             Backend.Local => new AdjointClient(Backend.Local, null),
-            Backend.Embedded => new AdjointClient(Backend.Embedded, await StartEmbeddedAsync(cancellationToken)),
+            Backend.Embedded => new AdjointClient(Backend.Embedded, await StartEmbeddedAsync(options, cancellationToken)),
             Backend.Cluster => new AdjointClient(Backend.Cluster, await ConnectClusterAsync(options, cancellationToken)),
             _ => throw new ArgumentOutOfRangeException(nameof(options), $"unknown back end {options.Backend}"),
         };
@@ -67,7 +69,7 @@ public sealed class AdjointClient : IAsyncDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(graphId);
         ArgumentNullException.ThrowIfNull(graph);
         if (_grains is null) return new LocalGraph(graphId, graph);
-        var distributed = new DistributedGraph(_grains, graphId);
+        var distributed = new DistributedGraph(_grains, graphId) { MessageSize = MessageSize.Of(_host!.Services) };
         var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
         return new ClusterGraph(graphId, graph, distributed, deployed.Version);
     }
@@ -84,12 +86,12 @@ public sealed class AdjointClient : IAsyncDisposable
         _host.Dispose();
     }
 
-    private static async Task<IHost> StartEmbeddedAsync(CancellationToken cancellationToken)
+    private static async Task<IHost> StartEmbeddedAsync(AdjointClientOptions options, CancellationToken cancellationToken)
     {
         // Free loopback ports, so that an embedded silo never collides with a dev host or another client.
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         var host = Host.CreateDefaultBuilder()
-            .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint())
+            .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint(o => o.MaxMessageBodySize = options.MaxMessageBodySize))
             // An embedded silo lives inside someone else's program: only its errors are theirs to see.
             .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Error))
             .Build();
@@ -129,6 +131,8 @@ public sealed class AdjointClient : IAsyncDisposable
                     await Task.Delay(250, ct);
                     return true;
                 });
+                if (options.MaxMessageBodySize is { } size)
+                    client.Configure<Orleans.Configuration.ClientMessagingOptions>(o => o.MaxMessageBodySize = size);
                 if (options.TlsCertificatePath is { } path)
                 {
                     var certificate = X509CertificateLoader.LoadPkcs12FromFile(path, options.TlsCertificatePassword);

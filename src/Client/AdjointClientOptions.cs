@@ -34,6 +34,14 @@ public sealed class AdjointClientOptions
 
     /// <summary>The certificate file's password.</summary>
     public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// The largest message body in bytes (Orleans' MaxMessageBodySize; null: Orleans' 100 MiB): the
+    /// embedded silo's limit, or this client's towards a cluster (set it to the silos' value). A batch
+    /// whose inputs or results would not fit is refused with an ArgumentException naming the node, shape
+    /// and limit, instead of being dropped by Orleans.
+    /// </summary>
+    public int? MaxMessageBodySize { get; set; }
 }
 
 /// <summary>How a batch of evaluations runs.</summary>

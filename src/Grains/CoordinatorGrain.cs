@@ -1,6 +1,7 @@
 // The batch coordinator: starts evaluations under a bounded window, collects what nodes report,
 // completes each evaluation when every expected report is in, returns results in submission order.
 using System.Diagnostics;
+using Adjoint.Grains.Hosting;
 using Orleans.Concurrency;
 using Orleans.Placement;
 using Orleans.Runtime;
@@ -12,10 +13,14 @@ namespace Adjoint.Grains;
 /// It starts an evaluation by sending every leaf its Start; from then on only nodes talk, and they
 /// report to it: z_n (every z if asked), the λ the mode returns, a "done" from each node that does not
 /// reach z_n, or a failure. The counts it expects come from the core's plan. Reentrant: reports and
-/// other batches interleave with an awaiting Run.
+/// other batches interleave with an awaiting Run. Its batches together have at most
+/// <see cref="AdjointSiloOptions.MaxEvaluationsInFlightPerClient"/> evaluations in flight
+/// (<see cref="Admission"/>), and what it sends and returns fits in a message (<see cref="MessageSize"/>).
 /// </summary>
 [Reentrant, PreferLocalPlacement]
-public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo) : Grain, ICoordinatorGrain
+public sealed class CoordinatorGrain(
+    DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages)
+    : Grain, ICoordinatorGrain
 {
     private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
     {
@@ -32,6 +37,8 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         /// <summary>Numbers given to re-runs (outside [First, First + count)), for abandoning the batch.</summary>
         public readonly List<int> RerunNumbers = [];
         public int Reruns;
+        /// <summary>The room this batch holds under the cap on evaluations in flight.</summary>
+        public Admission.Ticket? Room;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -60,6 +67,9 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     // or in their lists of abandoned evaluations) from its earlier activation.
     private int _nextNumber = Random.Shared.Next(0, 1 << 30);
     private readonly HashSet<Guid> _cancelledEarly = [];
+    private readonly Admission _admission = new(options.MaxEvaluationsInFlightPerClient, options.MaxQueuedBatchesPerClient);
+    /// <summary>The most evaluations this coordinator has had in flight at once.</summary>
+    private int _peakInFlight;
 
     /// <inheritdoc/>
     public async Task<List<EvaluationResult>> Run(BatchRequest request)
@@ -69,6 +79,9 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         var graph = await cache.Get(request.GraphId, request.Version);
         Validate(graph, request);
         if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
+        var window = Math.Max(1, request.Window);
+        if (window > _admission.Cap)
+            throw new ArgumentException($"a window of {window} evaluations in flight is more than the cap of {_admission.Cap} per client (MaxEvaluationsInFlightPerClient); use a window of at most {_admission.Cap}");
         var plan = graph.Plan;
         // Room for the batch and its re-runs below int.MaxValue, or wrap (after a billion evaluations).
         if (_nextNumber > int.MaxValue - request.Inputs.Count - (1 << 24)) _nextNumber = 0;
@@ -79,28 +92,43 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         try
         {
             if (_cancelledEarly.Remove(request.Id)) throw new OperationCanceledException($"batch {request.Id} was cancelled");
+            // The batch's timeout counts from its arrival, time waiting for room included.
+            var deadline = request.Timeout is { } timeout ? Task.Delay(timeout) : null;
+            batch.Room = _admission.Enter(Math.Min(window, batch.Results.Length));
+            if (!batch.Room.Ready.IsCompleted)
+            {
+                // Waits for room; a Cancel ends the wait through Done.
+                var first = await Task.WhenAny(batch.Room.Ready, batch.Done.Task, deadline ?? Task.Delay(Timeout.Infinite));
+                if (first == batch.Done.Task) await batch.Done.Task;
+                if (first == deadline) throw TimedOut(batch);
+            }
             Refill(batch);
             Flush();
             if (batch.Results.Length == 0) batch.Done.TrySetResult();
-            if (request.Timeout is { } timeout)
+            if (deadline is not null)
             {
-                var finished = await Task.WhenAny(batch.Done.Task, Task.Delay(timeout));
+                var finished = await Task.WhenAny(batch.Done.Task, deadline);
                 if (finished != batch.Done.Task)
                 {
                     Abandon(batch);
-                    throw new TimeoutException($"batch of {batch.Results.Length} evaluations of graph '{request.GraphId}' v{request.Version} timed out after {timeout}; {batch.Completed} completed");
+                    throw TimedOut(batch);
                 }
             }
             await batch.Done.Task;
+            CheckResults(batch);
             return [.. batch.Results.Select(r => r!)];
         }
         finally
         {
             _batches.Remove(request.Id);
+            if (batch.Room is { } room) _admission.Leave(room);
         }
     }
 
-    private static void Validate(DeployedGraph graph, BatchRequest request)
+    private static TimeoutException TimedOut(Batch batch) =>
+        new($"batch of {batch.Results.Length} evaluations of graph '{batch.Request.GraphId}' v{batch.Request.Version} timed out after {batch.Request.Timeout}; {batch.Completed} completed");
+
+    private void Validate(DeployedGraph graph, BatchRequest request)
     {
         var plan = graph.Plan;
         if (request.Mode != AdjointMode.None && !plan.Shape(plan.Output).IsScalar)
@@ -119,8 +147,55 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
                     throw new ArgumentException($"evaluation {i}: node '{id}': a {value.Rows}x{value.Cols} value needs {value.Rows * value.Cols} numbers, got {value.Data?.Length ?? 0}");
                 if (value.Rows != shape.Rows || value.Cols != shape.Cols)
                     throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
+                if (!messages.Fits(shape))
+                    throw new ArgumentException($"evaluation {i}: node '{id}': {messages.TooLarge("a value", shape.Rows, shape.Cols)}");
             }
         }
+        CheckResultSize(graph, request);
+    }
+
+    // The results return in one message: refuse up front a batch whose results could not, rather than
+    // run it and lose the answer (Orleans drops an oversized response and the caller waits for its timeout).
+    private void CheckResultSize(DeployedGraph graph, BatchRequest request)
+    {
+        var plan = graph.Plan;
+        long perEvaluation = 0;
+        (string What, long Bytes) largest = ("", 0);
+        void Count(string what, int p)
+        {
+            var shape = plan.Shape(p);
+            var bytes = MessageSize.TensorBytes((long)shape.Rows * shape.Cols) + 2L * plan.Ids[p].Length + 16;
+            perEvaluation += bytes;
+            if (bytes > largest.Bytes) largest = ($"{what} of node '{plan.Ids[p]}' ({shape})", bytes);
+        }
+        for (var p = 0; p < plan.Count; p++)
+        {
+            if (request.ReportValues || p == plan.Output) Count("the value", p);
+            if (graph.ReportsAdjoint(request.Mode, p)) Count("the adjoint", p);
+        }
+        if (perEvaluation > messages.Budget)
+            throw new ArgumentException(
+                $"the results of one evaluation take {perEvaluation} bytes (the largest, {largest.What}, {largest.Bytes}), more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit");
+        if (perEvaluation * request.Inputs.Count > messages.Budget)
+            throw new ArgumentException(
+                $"the results of {request.Inputs.Count} evaluations take about {perEvaluation * request.Inputs.Count} bytes, more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); split the batch into batches of at most {messages.Budget / perEvaluation} evaluations");
+    }
+
+    // Failures carry text rather than tensors: the estimate made before the run bounds results, except a
+    // batch of many failures with long messages. Checked so that the caller gets this error, not silence.
+    private void CheckResults(Batch batch)
+    {
+        long bytes = 0;
+        foreach (var r in batch.Results)
+        {
+            bytes += 64 + MessageSize.TensorBytes(r!.Output?.Data.LongLength ?? 0);
+            foreach (var (id, t) in r.Values) bytes += 2L * id.Length + MessageSize.TensorBytes(t.Data.LongLength);
+            foreach (var (id, t) in r.Adjoints) bytes += 2L * id.Length + MessageSize.TensorBytes(t.Data.LongLength);
+            if (r.Failure is { } f) bytes += 2L * (f.Node.Length + f.Op.Length + f.Message.Length);
+        }
+        if (bytes > messages.Budget)
+            throw new ArgumentException(
+                $"the results of this batch of {batch.Results.Length} evaluations take about {bytes} bytes, more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); split the batch");
     }
 
     // Reports one evaluation ends with: z_n (or every z), the λ its mode returns, a done per node not
@@ -159,6 +234,7 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     {
         var request = batch.Request;
         _inFlight[number] = new Evaluation(batch, local, batch.Expected, number, attempt, timeouts);
+        _peakInFlight = Math.Max(_peakInFlight, _inFlight.Count);
         var context = new EvalContext(me, number, request.Mode, request.ReportValues);
         var inputs = request.Inputs[local];
         foreach (var p in batch.Leaves)
@@ -174,7 +250,9 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
 
     private void Flush()
     {
-        foreach (var ((batch, p), items) in _outStarts) _ = batch.Graph.Node(p).Start([.. items]);
+        foreach (var ((batch, p), items) in _outStarts)
+            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Value)))
+                _ = batch.Graph.Node(p).Start(message);
         _outStarts.Clear();
         _startsQueued = 0;
     }
@@ -188,6 +266,8 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
         batch.Completed++;
         if (batch.Completed == batch.Results.Length) batch.Done.TrySetResult();
         else Refill(batch);
+        // Room beyond the evaluations still to complete goes to the batches waiting for it.
+        if (batch.Room is { } room) _admission.Shrink(room, Math.Min(Math.Max(1, batch.Request.Window), batch.Results.Length - batch.Completed));
     }
 
     /// <inheritdoc/>
@@ -368,5 +448,10 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
     public Task<bool> Knows(Guid batch) => Task.FromResult(_known.Contains(batch));
 
     /// <inheritdoc/>
-    public Task<CoordinatorStatus> Status() => Task.FromResult(new CoordinatorStatus(silo.SiloAddress.ToString(), _reruns));
+    public Task<CoordinatorStatus> Status() => Task.FromResult(new CoordinatorStatus(silo.SiloAddress.ToString(), _reruns)
+    {
+        InFlight = _inFlight.Count,
+        PeakInFlight = _peakInFlight,
+        Waiting = _admission.Waiting,
+    });
 }

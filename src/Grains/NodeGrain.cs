@@ -28,7 +28,7 @@ public sealed class ParameterState
 /// All mathematics is the core's (Op.Forward, Op.Vjp, Kernels.Vec.add).
 /// </summary>
 [PartitionPlacement]
-public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo) : Grain, INodeGrain
+public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo, MessageSize messages) : Grain, INodeGrain
 {
     private sealed class State(int arity, int edges)
     {
@@ -62,6 +62,10 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private int[] _neededTerms = [];
     private bool _reachesOutput;
     private bool _successorsDoneWithZ;
+    // Why z_i cannot be sent (it would not fit in a message), or null. Shapes are fixed, so this one check
+    // covers what a node sends: a VJP term has the shape of an ancestor's z, which that ancestor had to
+    // send, and λ_i has the shape of z_i.
+    private string? _valueTooLarge;
     private Tensor? _stored;
     private DurableState<ParameterState>? _parameter;
 
@@ -91,6 +95,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         // successor with several slots may send one term at once and read z_i for the next).
         _successorsDoneWithZ = _op.Kind == OpKind.Compute && !_isOutput && _successors.Length > 0
             && _successors.All(e => _plan.Op(e.Node) is var op && (op.Arity == 1 || !op.VjpReadsArgs));
+        var shape = _plan.Shape(_p);
+        _valueTooLarge = messages.Fits(shape) ? null : messages.TooLarge("its value", shape.Rows, shape.Cols);
         _stored = _graph.Graph.Node(nodeId).Value?.Value;
         if (_op.Kind == OpKind.Parameter)
         {
@@ -106,15 +112,22 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         list.Add(item);
     }
 
+    // Each outbox goes as one message, or as several when one would be over the message size limit.
     private void Flush()
     {
-        foreach (var (node, items) in _outValues) _ = _graph.Node(node).Values([.. items]);
-        foreach (var (node, items) in _outTerms) _ = _graph.Node(node).Adjoints([.. items]);
-        foreach (var (coordinator, items) in _outReports) _ = GrainFactory.GetGrain<ICoordinatorGrain>(coordinator).Report([.. items]);
+        foreach (var (node, items) in _outValues)
+            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Value))) _ = _graph.Node(node).Values(message);
+        foreach (var (node, items) in _outTerms)
+            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Term))) _ = _graph.Node(node).Adjoints(message);
+        foreach (var (coordinator, items) in _outReports)
+            foreach (var message in messages.Split(items, ReportBytes)) _ = GrainFactory.GetGrain<ICoordinatorGrain>(coordinator).Report(message);
         _outValues.Clear();
         _outTerms.Clear();
         _outReports.Clear();
     }
+
+    private static long ReportBytes(Report report) =>
+        MessageSize.ItemBytes(report.Tensor) + (report.Failure is { } f ? 2L * (f.Node.Length + f.Op.Length + f.Message.Length) : 0);
 
     private void Report(EvalContext context, ReportKind kind, TensorData? tensor = null, EvaluationFailure? failure = null) =>
         Add(_outReports, context.Coordinator, new Report(context.Index, kind, _p, tensor, failure));
@@ -198,6 +211,12 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // the state for the backward pass or drop it.
     private void Forwarded(EvalContext context, State? state, Tensor? z)
     {
+        if (z is not null && _valueTooLarge is not null && (_successors.Length > 0 || context.ReportValues || _isOutput))
+        {
+            // Sent anyway, it would be dropped by Orleans with the connection; this fails only this evaluation.
+            Fail(context, _valueTooLarge);
+            z = null;
+        }
         var payload = z is null ? null : TensorData.From(z);
         foreach (var (node, slot) in _successors)
             Add(_outValues, node, new ValueItem(context, slot, payload));

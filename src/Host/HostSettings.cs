@@ -1,3 +1,6 @@
+using Adjoint.Grains;
+using Adjoint.Grains.Hosting;
+
 namespace Adjoint.Host;
 
 /// <summary>How the silo runs: one loopback silo with nothing to install, or a member of a real cluster.</summary>
@@ -43,6 +46,9 @@ public sealed class HostSettings
     /// <summary>TLS for silo-to-silo and client-to-gateway traffic.</summary>
     public TlsSettings Tls { get; set; } = new();
 
+    /// <summary>Caps on the work one client has in flight and on the size of a message.</summary>
+    public LimitSettings Limits { get; set; } = new();
+
     /// <summary>What is wrong with these settings, or null.</summary>
     public string? Problem() => Mode switch
     {
@@ -52,6 +58,13 @@ public sealed class HostSettings
         _ when GatewayPort is <= 0 or > 65535 => $"gateway port {GatewayPort} is not a valid port",
         _ when SiloPort == GatewayPort => $"silo and gateway ports must differ, both are {SiloPort}",
         _ when Tls.CertificatePath is { } path && !File.Exists(path) => $"TLS certificate '{path}' not found",
+        _ when Limits.MaxEvaluationsInFlightPerClient < 1 =>
+            $"Limits:MaxEvaluationsInFlightPerClient must be at least 1, got {Limits.MaxEvaluationsInFlightPerClient}",
+        _ when Limits.MaxQueuedBatchesPerClient < 0 =>
+            $"Limits:MaxQueuedBatchesPerClient must be at least 0, got {Limits.MaxQueuedBatchesPerClient}",
+        _ when Limits.ReclaimAfter <= TimeSpan.Zero => $"Limits:ReclaimAfter must be positive, got {Limits.ReclaimAfter}",
+        _ when Limits.MaxMessageBodySize < MessageSize.Minimum =>
+            $"Limits:MaxMessageBodySize must be at least {MessageSize.Minimum} bytes, got {Limits.MaxMessageBodySize}",
         _ => null,
     };
 }
@@ -64,4 +77,25 @@ public sealed class TlsSettings
 
     /// <summary>The .pfx file's password.</summary>
     public string? CertificatePassword { get; set; }
+}
+
+/// <summary>
+/// Caps that turn overload into clear errors (see <see cref="AdjointSiloOptions"/>). Clients connecting
+/// to the cluster should set the same message size (AdjointClientOptions.MaxMessageBodySize).
+/// </summary>
+public sealed class LimitSettings
+{
+    /// <summary>The most evaluations one client graph handle has in flight over all its batches; a larger
+    /// window is refused, a batch that does not fit beside the running ones waits.</summary>
+    public int MaxEvaluationsInFlightPerClient { get; set; } = 10_000;
+
+    /// <summary>The most batches of one client graph handle that wait for room; more are refused.</summary>
+    public int MaxQueuedBatchesPerClient { get; set; } = 64;
+
+    /// <summary>The largest message body in bytes (Orleans' MaxMessageBodySize, default 100 MiB).</summary>
+    public int MaxMessageBodySize { get; set; } = MessageSize.OrleansDefault;
+
+    /// <summary>How long a node keeps an evaluation's state that hears nothing before it asks the
+    /// coordinator whether the evaluation still runs (and drops it if not).</summary>
+    public TimeSpan ReclaimAfter { get; set; } = TimeSpan.FromMinutes(1);
 }

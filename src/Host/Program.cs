@@ -26,6 +26,8 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--service-id"] = "Adjoint:ServiceId",
     ["--tls-certificate"] = "Adjoint:Tls:CertificatePath",
     ["--tls-password"] = "Adjoint:Tls:CertificatePassword",
+    ["--max-in-flight"] = "Adjoint:Limits:MaxEvaluationsInFlightPerClient",
+    ["--max-message-size"] = "Adjoint:Limits:MaxMessageBodySize",
 });
 
 HostSettings settings;
@@ -57,7 +59,7 @@ builder.UseOrleans(silo =>
     {
         // Loopback only: a dev silo is never reachable from another machine.
         silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, serviceId: settings.ServiceId, clusterId: settings.ClusterId);
-        silo.UseAdjoint();
+        silo.UseAdjoint(ApplyLimits);
     }
     else
     {
@@ -68,7 +70,11 @@ builder.UseOrleans(silo =>
             silo.UseKubernetesHosting(); // pod name, IP and cluster id from the pod's environment
         else
             silo.ConfigureEndpoints(Advertised(settings), settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
-        silo.UseAdjoint(o => o.UseMemoryStorage = false);
+        silo.UseAdjoint(o =>
+        {
+            ApplyLimits(o);
+            o.UseMemoryStorage = false;
+        });
     }
     if (settings.Tls.CertificatePath is { } path)
     {
@@ -77,16 +83,26 @@ builder.UseOrleans(silo =>
     }
 });
 
+// The same caps in dev and cluster mode.
+void ApplyLimits(AdjointSiloOptions o)
+{
+    o.MaxEvaluationsInFlightPerClient = settings.Limits.MaxEvaluationsInFlightPerClient;
+    o.MaxQueuedBatchesPerClient = settings.Limits.MaxQueuedBatchesPerClient;
+    o.MaxMessageBodySize = settings.Limits.MaxMessageBodySize;
+    o.ReclaimAfter = settings.Limits.ReclaimAfter;
+}
+
 using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Adjoint.Host");
 host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
     log.LogInformation(
-        "Adjoint silo started: mode {Mode}, silo port {SiloPort}, gateway port {GatewayPort}, membership {Membership}, storage {Storage}, TLS {Tls}, cluster {ClusterId}/{ServiceId}",
+        "Adjoint silo started: mode {Mode}, silo port {SiloPort}, gateway port {GatewayPort}, membership {Membership}, storage {Storage}, TLS {Tls}, cluster {ClusterId}/{ServiceId}, limits {InFlight} evaluations in flight and {Queued} waiting batches per client, {MessageSize} bytes per message",
         settings.Mode, settings.SiloPort, settings.GatewayPort,
         settings.Mode == HostMode.Dev ? "localhost (development)" : $"Redis at {settings.Redis}",
         settings.Mode == HostMode.Dev ? "in memory" : "Redis",
         settings.Tls.CertificatePath is null ? "off" : "on",
-        settings.ClusterId, settings.ServiceId));
+        settings.ClusterId, settings.ServiceId,
+        settings.Limits.MaxEvaluationsInFlightPerClient, settings.Limits.MaxQueuedBatchesPerClient, settings.Limits.MaxMessageBodySize));
 try
 {
     await host.RunAsync();

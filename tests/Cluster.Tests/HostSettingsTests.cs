@@ -51,4 +51,12 @@ public sealed class HostSettingsTests
         Assert.Equal(1, code);
         Assert.Equal("error: silo and gateway ports must differ, both are 40100", error);
     }
+
+    [Fact]
+    public async Task AMessageSizeBelowTheMinimumIsRefused()
+    {
+        var (code, error) = await RunHost("--max-message-size", "1000");
+        Assert.Equal(1, code);
+        Assert.Equal("error: Limits:MaxMessageBodySize must be at least 16384 bytes, got 1000", error);
+    }
 }

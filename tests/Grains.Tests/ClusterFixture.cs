@@ -32,12 +32,15 @@ public abstract class ClusterFixture : IAsyncLifetime
         // Pool every buffer, not only large ones, so that the bitwise checks cover buffer reuse.
         TensorPool.MinElements = 1;
         var builder = new TestClusterBuilder(Silos);
-        builder.AddSiloBuilderConfigurator<AdjointSilo>();
+        Configure(builder);
         // Real sockets, so that a second client can connect through the gateways.
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }
+
+    /// <summary>How the silos (and the cluster's client) are configured: UseAdjoint() by default.</summary>
+    protected virtual void Configure(TestClusterBuilder builder) => builder.AddSiloBuilderConfigurator<AdjointSilo>();
 
     /// <summary>Another client of the same cluster, connected through the silos' gateways.</summary>
     public async Task<IHost> StartSecondClient()

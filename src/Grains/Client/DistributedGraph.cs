@@ -40,6 +40,10 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// <summary>The graph id.</summary>
     public string GraphId { get; } = graphId;
 
+    /// <summary>The message size limit a batch's inputs are checked against before it is sent
+    /// (default: the client's Orleans MaxMessageBodySize).</summary>
+    public MessageSize MessageSize { get; init; } = MessageSize.Of(grains);
+
     /// <summary>The graph grain.</summary>
     public IGraphGrain Grain => grains.GetGrain<IGraphGrain>(GraphId);
 
@@ -67,6 +71,8 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             Timeout = options.Timeout,
             EvaluationTimeout = options.EvaluationTimeout,
         };
+        // Orleans neither sends an oversized request nor says so to the caller: refuse it here, by name.
+        MessageSize.CheckInputs(request.Inputs);
         for (var attempt = 0; ; attempt++)
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -1,5 +1,6 @@
 // UseAdjoint(): the one silo configuration shared by the host, the embedded dev silo and test clusters.
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
 
 namespace Adjoint.Grains.Hosting;
 
@@ -19,6 +20,24 @@ public sealed class AdjointSiloOptions
     /// with its silo, and so was its client, or a message was lost). Checked every this long.
     /// </summary>
     public TimeSpan ReclaimAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The most evaluations one client (one coordinator: a client graph handle) has in flight, over all
+    /// its concurrent batches. A batch whose window is larger is refused with an ArgumentException; a batch
+    /// that does not fit beside the running ones waits for room. Default 10,000, the count the reliability
+    /// tests hold in flight with bounded memory.
+    /// </summary>
+    public int MaxEvaluationsInFlightPerClient { get; set; } = 10_000;
+
+    /// <summary>The most batches of one client that wait for room; one more is refused with a
+    /// <see cref="LimitExceededException"/>. Default 64.</summary>
+    public int MaxQueuedBatchesPerClient { get; set; } = 64;
+
+    /// <summary>
+    /// The largest message body in bytes (Orleans' <c>SiloMessagingOptions.MaxMessageBodySize</c>); null
+    /// leaves Orleans' setting (100 MiB by default). Clients should use the same value.
+    /// </summary>
+    public int? MaxMessageBodySize { get; set; }
 }
 
 /// <summary>The Adjoint silo configuration.</summary>
@@ -26,7 +45,7 @@ public static class AdjointSiloBuilderExtensions
 {
     /// <summary>
     /// Configures a silo for the distributed engine: the per-silo graph cache, the partition placement
-    /// director, and the grain storage for graphs and parameters.
+    /// director, the grain storage for graphs and parameters, and the limits.
     /// </summary>
     public static ISiloBuilder UseAdjoint(this ISiloBuilder builder, Action<AdjointSiloOptions>? configure = null)
     {
@@ -34,7 +53,18 @@ public static class AdjointSiloBuilderExtensions
         configure?.Invoke(options);
         if (options.ReclaimAfter <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(configure), options.ReclaimAfter, "AdjointSiloOptions.ReclaimAfter must be positive");
+        if (options.MaxEvaluationsInFlightPerClient < 1)
+            throw new ArgumentOutOfRangeException(nameof(configure), $"MaxEvaluationsInFlightPerClient must be at least 1, got {options.MaxEvaluationsInFlightPerClient}");
+        if (options.MaxQueuedBatchesPerClient < 0)
+            throw new ArgumentOutOfRangeException(nameof(configure), $"MaxQueuedBatchesPerClient must be at least 0, got {options.MaxQueuedBatchesPerClient}");
+        if (options.MaxMessageBodySize is { } size)
+        {
+            if (size < MessageSize.Minimum)
+                throw new ArgumentOutOfRangeException(nameof(configure), $"MaxMessageBodySize must be at least {MessageSize.Minimum} bytes, got {size}");
+            builder.Configure<SiloMessagingOptions>(o => o.MaxMessageBodySize = size);
+        }
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(services => MessageSize.Of(services));
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();

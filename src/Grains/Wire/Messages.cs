@@ -97,7 +97,15 @@ public sealed record BatchRequest
 
 /// <summary>Where a coordinator runs, and the evaluations it re-ran after a lost silo or a timeout.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.coordinator-status.v1")]
-public sealed record CoordinatorStatus([property: Id(0)] string Silo, [property: Id(1)] int Reruns);
+public sealed record CoordinatorStatus([property: Id(0)] string Silo, [property: Id(1)] int Reruns)
+{
+    /// <summary>Evaluations in flight now, over all its batches (a re-run replaces its attempt, it does not add one).</summary>
+    [Id(2)] public int InFlight { get; init; }
+    /// <summary>The most evaluations it has had in flight at once since activation: at most MaxEvaluationsInFlightPerClient.</summary>
+    [Id(3)] public int PeakInFlight { get; init; }
+    /// <summary>Batches waiting for room under the cap.</summary>
+    [Id(4)] public int Waiting { get; init; }
+}
 
 /// <summary>An op failed: which node, which op, and the op's message.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.failure.v1")]

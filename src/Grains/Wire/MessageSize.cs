@@ -1,0 +1,120 @@
+// The cap on one message's body (Orleans' MaxMessageBodySize) and what our messages take of it.
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Adjoint.Grains;
+
+/// <summary>
+/// The largest message body Orleans sends or accepts (<c>MessagingOptions.MaxMessageBodySize</c>) and
+/// estimates of what tensors and work items take of it. Orleans 10 does not tell the caller when a
+/// message is over the limit: it logs "Invalid body size", closes the connection, and the call waits for
+/// its response timeout (a one-way message is lost). So everything is checked before it is sent: the
+/// client checks a batch's inputs, the coordinator a batch's results, a node the values and terms it
+/// sends, and work items travel in messages split to fit. The checks hold wherever the receiver runs, so
+/// that a graph behaves the same on one silo (where nothing is serialized) as on many.
+/// </summary>
+public sealed class MessageSize
+{
+    /// <summary>Orleans' default limit, 100 MiB.</summary>
+    public const int OrleansDefault = 100 * 1024 * 1024;
+
+    /// <summary>The smallest limit the settings accept: room for a header, the envelope and a few items.</summary>
+    public const int Minimum = 16 * 1024;
+
+    // What a message spends besides its items (the body's own framing, the method's arguments), and what
+    // an item spends besides its tensor (its evaluation's header, slot, field headers). Both generous:
+    // a message estimated to fit must fit.
+    private const int Envelope = 1024;
+    private const int ItemOverhead = 64;
+    private const int TensorOverhead = 32;
+
+    /// <summary>A limit of <paramref name="maxBodySize"/> bytes.</summary>
+    public MessageSize(int maxBodySize)
+    {
+        if (maxBodySize < Minimum)
+            throw new ArgumentOutOfRangeException(nameof(maxBodySize), $"the message size limit (MaxMessageBodySize) must be at least {Minimum} bytes, got {maxBodySize}");
+        Limit = maxBodySize;
+    }
+
+    /// <summary>The limit a silo or client is configured with.</summary>
+    public static MessageSize Of(IServiceProvider services) =>
+        new(services.GetService<IOptions<MessagingOptions>>()?.Value.MaxMessageBodySize ?? OrleansDefault);
+
+    /// <summary>The limit of the client behind a grain factory (Orleans' default when it cannot be told).</summary>
+    public static MessageSize Of(IGrainFactory grains) =>
+        grains is IClusterClient client ? Of(client.ServiceProvider) : new MessageSize(OrleansDefault);
+
+    /// <summary>MaxMessageBodySize in bytes.</summary>
+    public int Limit { get; }
+
+    /// <summary>What the items of one message may take.</summary>
+    public long Budget => Limit - Envelope;
+
+    /// <summary>The bytes a tensor of <paramref name="elements"/> doubles takes in a message.</summary>
+    public static long TensorBytes(long elements) => 8 * elements + TensorOverhead;
+
+    /// <summary>The bytes an item carrying this tensor (or none) takes in a message.</summary>
+    public static long ItemBytes(TensorData? tensor) => ItemOverhead + (tensor is null ? 0 : TensorBytes(tensor.Data.LongLength));
+
+    /// <summary>Whether an item with a tensor of this shape fits in one message.</summary>
+    public bool Fits(Shape shape) => ItemOverhead + TensorBytes((long)shape.Rows * shape.Cols) <= Budget;
+
+    /// <summary>Why a value of this shape cannot travel (the caller names the node).</summary>
+    public string TooLarge(string what, int rows, int cols) =>
+        $"{what} of shape {rows}x{cols} takes {TensorBytes((long)rows * cols)} bytes in a message, more than the message size limit of {Limit} bytes (MaxMessageBodySize)";
+
+    /// <summary>
+    /// The items in messages that fit: one array when they all do (the common case), else consecutive
+    /// runs. An item too large on its own travels alone; senders check sizes before they get here.
+    /// </summary>
+    public IEnumerable<T[]> Split<T>(List<T> items, Func<T, long> bytes)
+    {
+        long total = 0;
+        foreach (var item in items) total += bytes(item);
+        if (total <= Budget)
+        {
+            yield return [.. items];
+            yield break;
+        }
+        var start = 0;
+        long size = 0;
+        for (var i = 0; i < items.Count; i++)
+        {
+            var b = bytes(items[i]);
+            if (i > start && size + b > Budget)
+            {
+                yield return items.GetRange(start, i - start).ToArray();
+                (start, size) = (i, 0);
+            }
+            size += b;
+        }
+        yield return items.GetRange(start, items.Count - start).ToArray();
+    }
+
+    /// <summary>
+    /// Checks, before it is sent, that a batch's inputs fit in one message: each tensor (naming the
+    /// evaluation and node) and all of them (a tensor used in several input sets counts once, as the
+    /// serializer writes it once).
+    /// </summary>
+    /// <exception cref="ArgumentException">An input, or the batch, is over the limit.</exception>
+    public void CheckInputs(IReadOnlyList<IReadOnlyDictionary<string, TensorData>> inputs)
+    {
+        var seen = new HashSet<TensorData>(ReferenceEqualityComparer.Instance);
+        long total = 0;
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            foreach (var (id, value) in inputs[i])
+            {
+                total += ItemOverhead + 2L * id.Length;
+                if (!seen.Add(value)) continue;
+                if (ItemBytes(value) > Budget)
+                    throw new ArgumentException($"evaluation {i}: node '{id}': {TooLarge("a value", value.Rows, value.Cols)}");
+                total += TensorBytes(value.Data.LongLength);
+            }
+        }
+        if (total > Budget)
+            throw new ArgumentException(
+                $"the inputs of this batch of {inputs.Count} evaluations take about {total} bytes in one message, more than the message size limit of {Limit} bytes (MaxMessageBodySize); split it into smaller batches");
+    }
+}

@@ -1,0 +1,127 @@
+// Issue 7, item 4: the message size limit. Orleans 10 drops an oversized message with its connection and
+// tells the caller nothing (the call waits for its response timeout); here every oversize is a clear error.
+namespace Adjoint.Grains.Tests;
+
+/// <summary>
+/// On two silos with 64 KiB messages: oversized inputs are refused before they are sent, a node whose
+/// value is over the limit fails its evaluation by name, results that would not fit are refused up front,
+/// work items that together exceed the limit travel in several messages, and the silos keep serving.
+/// </summary>
+[Trait("Category", "Reliability")]
+[Collection(CappedCollection.Name)]
+public sealed class MessageSizeTests(CappedCluster fixture)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    // The cluster's cap on evaluations in flight is 8; windows stay within it.
+    // A hang guard only: without the checks Orleans loses the message and the call never returns.
+    private static readonly TimeSpan Guard = TimeSpan.FromSeconds(60);
+
+    private static Tensor Filled(int rows, int cols, double value) => new(rows, cols, Enumerable.Repeat(value, rows * cols).ToArray());
+
+    private async Task<(DistributedGraph Graph, int Version)> Deploy(string name, Graph core, int partitions = 0)
+    {
+        var graph = new DistributedGraph(fixture.Client, $"{name}-{Guid.NewGuid():N}");
+        return (graph, (await graph.Deploy(core, partitions)).Version);
+    }
+
+    // Serves a small gradient after whatever the test did: nothing was dropped, no connection lost.
+    private async Task AssertStillServing()
+    {
+        var core = Graphs.RandomDag(seed: 8, size: 30);
+        var (graph, version) = await Deploy("after", core);
+        var inputs = Enumerable.Range(0, 16).Select(s => Graphs.RandomInputs(core, s)).ToList();
+        var results = await graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.InputsAndParameters, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        var plan = Plan.Compile(core);
+        for (var i = 0; i < inputs.Count; i++)
+            Assert.True(SiloLossTests.Same(SiloLossTests.Expected(plan, inputs[i]), results[i]), $"evaluation {i} differs from the local engine");
+    }
+
+    [Fact]
+    public async Task An_oversized_input_is_refused_before_sending_naming_node_shape_and_limit()
+    {
+        var b = new GraphBuilder();
+        var core = b.Build(b.Sum(b.Input("x", 100, 100), "s"));
+        var (graph, version) = await Deploy("input", core);
+        var inputs = new[] { new Dictionary<string, Tensor> { ["x"] = Filled(100, 100, 1) } };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Equal("evaluation 0: node 'x': a value of shape 100x100 takes 80032 bytes in a message, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task A_batch_whose_inputs_together_are_oversized_is_refused_before_sending()
+    {
+        var b = new GraphBuilder();
+        var core = b.Build(b.Sum(b.Input("x", 40, 10), "s"));
+        var (graph, version) = await Deploy("inputs", core);
+        var inputs = Enumerable.Range(0, 30).Select(i => new Dictionary<string, Tensor> { ["x"] = Filled(40, 10, i) }).ToList();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.StartsWith("the inputs of this batch of 30 evaluations take about ", e.Message);
+        Assert.EndsWith("bytes in one message, more than the message size limit of 65536 bytes (MaxMessageBodySize); split it into smaller batches", e.Message);
+        // Split as told, the same inputs run.
+        foreach (var part in inputs.Chunk(10))
+        {
+            var results = await graph.Evaluate(version, part, new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+            Assert.All(results, r => Assert.True(r.Succeeded, r.Failure?.ToString()));
+        }
+    }
+
+    [Fact]
+    public async Task A_node_whose_value_is_over_the_limit_fails_its_evaluation_by_name()
+    {
+        // Small inputs, a 200×200 outer product (320 KB) in the middle, a scalar out.
+        var b = new GraphBuilder();
+        var outer = b.MatMul(b.Input("column", 200, 1), b.Input("row", 1, 200), "outer");
+        var core = b.Build(b.Sum(outer, "s"));
+        var (graph, version) = await Deploy("node", core);
+        var inputs = Enumerable.Range(0, 3).Select(i => new Dictionary<string, Tensor> { ["column"] = Filled(200, 1, i), ["row"] = Filled(1, 200, 1) }).ToList();
+        var results = await graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        Assert.Equal(3, results.Count);
+        foreach (var r in results)
+        {
+            Assert.False(r.Succeeded);
+            Assert.Equal("outer", r.Failure!.Node);
+            Assert.Equal("its value of shape 200x200 takes 320032 bytes in a message, more than the message size limit of 65536 bytes (MaxMessageBodySize)", r.Failure.Message);
+        }
+        Assert.Equal(0, await graph.Grain.CountLiveStates(version));
+        // A gradient would return λ of 'outer' (200×200): refused before it runs.
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Contains("the results of one evaluation take ", e.Message);
+        Assert.Contains("the adjoint of node 'outer' (200x200)", e.Message);
+        Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit", e.Message);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Results_that_would_not_fit_in_one_answer_are_refused_up_front()
+    {
+        // z_n is 50×50 (20 KB): three fit in one answer, four do not.
+        var b = new GraphBuilder();
+        var core = b.Build(b.Tanh(b.Input("x", Filled(50, 50, 0.5)), "t"));
+        var (graph, version) = await Deploy("results", core);
+        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+            graph.Evaluate(version, Enumerable.Repeat<IReadOnlyDictionary<string, Tensor>?>(null, 4), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Contains("the results of 4 evaluations take about ", e.Message);
+        Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); split the batch into batches of at most 3 evaluations", e.Message);
+        var results = await graph.Evaluate(version, Enumerable.Repeat<IReadOnlyDictionary<string, Tensor>?>(null, 3), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        var expected = Engine.evaluate(Plan.Compile(core), null).Output;
+        Assert.All(results, r => Assert.True(r.Succeeded && Tensor.BitwiseEqual(expected, r.Output!.ToTensor()), r.Failure?.ToString()));
+    }
+
+    [Fact]
+    public async Task Work_items_that_together_exceed_the_limit_travel_in_several_messages()
+    {
+        // A 40×40 parameter (12.8 KB): eight evaluations in flight send 102 KB from one node to the next in a
+        // turn, more than one message holds. Two partitions put the chain on both silos.
+        var b = new GraphBuilder();
+        var w = b.Parameter("w", Filled(40, 40, 0.25));
+        var core = b.Build(b.Sum(b.Tanh(b.Scale(w, 2.0, "scaled"), "t"), "s"));
+        var (graph, version) = await Deploy("split", core, partitions: 2);
+        Assert.Equal(2, (await graph.Grain.Placement(version)).Values.Distinct().Count());
+        var results = await graph.Evaluate(version, Enumerable.Repeat<IReadOnlyDictionary<string, Tensor>?>(null, 64), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        var expected = Engine.gradient(Adjoints.InputsAndParameters, Plan.Compile(core), null).Output;
+        Assert.All(results, r => Assert.True(r.Succeeded && Tensor.BitwiseEqual(expected, r.Output!.ToTensor()), r.Failure?.ToString()));
+        Assert.Equal(0, await graph.Grain.CountLiveStates(version));
+    }
+}
