@@ -67,8 +67,9 @@ public sealed class CoordinatorLossTests
             Assert.Equal(before.Keys.Order(), after.Keys.Order());
             foreach (var (node, value) in before)
                 Assert.True(Tensor.BitwiseEqual(value.ToTensor(), after[node].ToTensor()), $"parameter {node} changed");
+            // The lost coordinator's evaluations are abandoned in the background once the cluster settles.
             var live = await graph.Grain.CountLiveStates(version);
-            for (var i = 0; i < 100 && live != 0; i++)
+            for (var i = 0; i < 300 && live != 0; i++)
             {
                 await Task.Delay(50, Ct);
                 live = await graph.Grain.CountLiveStates(version);

@@ -92,7 +92,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
                 // If the old batch still runs somewhere after all (a false alarm), it stops; if its Run has not
                 // arrived yet, it ends at once when it does: results come from the new batch only.
                 _ = coordinator.Cancel(request.Id).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-                await AbandonAll(coordinator.GetPrimaryKey(), version);
+                _ = AbandonAll(coordinator.GetPrimaryKey(), version);
                 request = request with { Id = Guid.NewGuid() };
             }
         }
@@ -102,17 +102,29 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
         e is SiloUnavailableException or OrleansMessageRejectionException
         || (e.InnerException is { } inner && IsSiloLoss(inner));
 
-    // Best effort: every node of the version drops the state of a lost coordinator's evaluations.
+    // Every node of the version drops the state of a lost coordinator's evaluations. In the background,
+    // so that the resubmitted batch need not wait: its new coordinator's evaluations are apart. Retried
+    // while the cluster settles (the graph grain may have gone with the same silo); whatever is still
+    // missed, the nodes reclaim themselves (AdjointSiloOptions.ReclaimAfter).
     private async Task AbandonAll(Guid coordinator, int version)
     {
-        try
+        for (var attempt = 0; attempt < 10; attempt++)
         {
-            var description = await Grain.Describe(version);
-            await Task.WhenAll(description.Assignment.Select(kv =>
-                grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
-        }
-        catch (Exception e) when (IsSiloLoss(e))
-        {
+            try
+            {
+                var description = await Grain.Describe(version);
+                await Task.WhenAll(description.Assignment.Select(kv =>
+                    grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
+                return;
+            }
+            catch (Exception e) when (IsSiloLoss(e) || e is TimeoutException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250 << Math.Min(attempt, 4)));
+            }
+            catch (Exception)
+            {
+                return;
+            }
         }
     }
 
