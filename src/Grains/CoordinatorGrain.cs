@@ -4,6 +4,7 @@ using System.Diagnostics;
 using Orleans.Concurrency;
 using Orleans.Placement;
 using Orleans.Runtime;
+using Orleans.Runtime.Diagnostics;
 
 namespace Adjoint.Grains;
 
@@ -325,6 +326,42 @@ public sealed class CoordinatorGrain(DeployedGraphCache cache, IClusterMembershi
                 StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
+        }
+        Flush();
+    }
+
+    // ---- Deactivation: Orleans deactivates a coordinator whose grain-directory entry was on a silo that
+    // died, and first waits for its running requests to end. A Run ends only when reports arrive, and they
+    // queue behind the deactivation: the two would wait for each other for MaxRequestProcessingTime (two
+    // hours). So a deactivating coordinator ends its batches at once, and the client resubmits them. ----
+
+    // Deactivating is announced only on Orleans' diagnostic listener (a public API that "may change between
+    // minor versions"; the version is pinned in Directory.Packages.props). Every silo of the process shares
+    // the one subscription.
+    static CoordinatorGrain() => GrainLifecycleEvents.AllEvents.Subscribe(new DeactivationObserver());
+
+    private sealed class DeactivationObserver : IObserver<GrainLifecycleEvents.LifecycleEvent>
+    {
+        public void OnNext(GrainLifecycleEvents.LifecycleEvent e)
+        {
+            // Raised under the activation's lock on any thread: the work goes to the grain's own scheduler,
+            // which still runs while the activation is deactivating.
+            if (e is GrainLifecycleEvents.Deactivating deactivating && e.GrainContext.GrainInstance is CoordinatorGrain coordinator)
+                e.GrainContext.Scheduler.QueueAction(() => coordinator.Deactivating(deactivating.Reason));
+        }
+
+        public void OnError(Exception error) { }
+
+        public void OnCompleted() { }
+    }
+
+    private void Deactivating(DeactivationReason reason)
+    {
+        foreach (var batch in _batches.Values.Where(b => !b.Done.Task.IsCompleted).ToList())
+        {
+            Abandon(batch);
+            batch.Done.TrySetException(new CoordinatorLostException(
+                $"the coordinator of batch {batch.Request.Id} was deactivated with {batch.Completed} of {batch.Results.Length} evaluations complete: {reason}"));
         }
         Flush();
     }

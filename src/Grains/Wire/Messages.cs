@@ -204,3 +204,17 @@ public sealed class GraphRejectedException : Exception
     /// <summary>The JSON path at fault, when the core named one.</summary>
     [Id(0)] public string? Path { get; init; }
 }
+
+/// <summary>
+/// The coordinator running a batch was deactivated before the batch completed: its silo shut down, or
+/// the silo holding its grain-directory entry died. Nothing of the batch was counted; the client
+/// resubmits it to a fresh coordinator.
+/// </summary>
+[GenerateSerializer, Alias("adjoint.coordinator-lost.v1")]
+public sealed class CoordinatorLostException : Exception
+{
+    /// <summary>A loss with its reason (Orleans' deactivation reason).</summary>
+    public CoordinatorLostException(string message) : base(message)
+    {
+    }
+}
