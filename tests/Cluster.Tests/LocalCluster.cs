@@ -52,6 +52,33 @@ public class LocalCluster(int silos) : IAsyncLifetime
     /// <summary>The pid of silo i (listening on SiloPort + i), as the script recorded it.</summary>
     public int SiloPid(int silo) => int.Parse(File.ReadAllText(Path.Combine(RunFolder, "pids", $"silo{silo}.pid")).Trim());
 
+    /// <summary>
+    /// Whether a process runs. An exited process whose parent is gone stays a zombie until init reaps it,
+    /// and .NET still reports it as not exited; it is dead all the same (local-cluster.sh sees it so too).
+    /// </summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            if (Process.GetProcessById(pid).HasExited) return false;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        // /proc/<pid>/stat: "pid (name) S ..."; the state follows the name's closing parenthesis.
+        var stat = Path.Combine("/proc", pid.ToString(), "stat");
+        try
+        {
+            var text = File.ReadAllText(stat);
+            return text[(text.LastIndexOf(')') + 2)..].FirstOrDefault() != 'Z';
+        }
+        catch (IOException)
+        {
+            return !OperatingSystem.IsLinux();
+        }
+    }
+
     private static readonly SemaphoreSlim BuildGate = new(1, 1);
     private static bool _built;
 

@@ -93,7 +93,7 @@ public sealed partial class SiloKillTests
             // A hang fails the test rather than the run (a lost Run answer would wait out its hour).
             var results = await run.WaitAsync(TimeSpan.FromSeconds(90), ct);
             var withFault = clock.Elapsed;
-            Assert.True(process.HasExited, $"silo {victim} (pid {process.Id}) survived SIGKILL");
+            Assert.False(LocalCluster.IsRunning(process.Id), $"silo {victim} (pid {process.Id}) survived SIGKILL");
 
             Assert.Equal(Evaluations, results.Count);
             var wrong = new List<int>();
@@ -122,7 +122,9 @@ public sealed partial class SiloKillTests
                 $"{Evaluations} evaluations completed with silo {victim} (pid {process.Id}) killed mid-batch, coordinator on silo {coordinatorSilo}; " +
                 $"re-runs {reruns}, resubmits {graph.Resubmits}; fault-free {faultFree.TotalMilliseconds:F0} ms, " +
                 $"with fault {withFault.TotalMilliseconds:F0} ms, extra {(withFault - faultFree).TotalMilliseconds:F0} ms");
-            Assert.True(reruns > 0, "no evaluation was re-run");
+            // Noticed either way: the coordinator re-ran what the silo held, or (when the dead silo held the
+            // coordinator's directory entry, so Orleans deactivated it) the client resubmitted the batch.
+            Assert.True(reruns > 0 || graph.Resubmits > 0, "the lost silo went unnoticed: no re-run, no resubmit");
         }
         finally
         {
