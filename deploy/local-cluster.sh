@@ -22,7 +22,12 @@ host_bin=$root/src/Host/bin/Release/net10.0/adjoint-host
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process that has exited but whose parent is gone may stay a zombie until init reaps it (a silo
+# killed with -9, say): kill -0 still finds it, but it is dead, and `down` must neither wait for it
+# nor signal it.
+running() { kill -0 "$1" 2>/dev/null && [[ "$(ps -o stat= -p "$1" 2>/dev/null)" != Z* ]]; }
+
+alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 build() {
   mkdir -p "$run/logs"
@@ -81,11 +86,11 @@ stop() {
   done
   for _ in $(seq 150); do
     local left=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    for pid in "${pids[@]}"; do running "$pid" && left=1; done
     [ $left -eq 0 ] && break
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do running "$pid" && kill -KILL "$pid" 2>/dev/null; done
   stopped=$((stopped + ${#pids[@]}))
 }
 

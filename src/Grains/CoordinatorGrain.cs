@@ -5,6 +5,7 @@ using Adjoint.Grains.Hosting;
 using Orleans.Concurrency;
 using Orleans.Placement;
 using Orleans.Runtime;
+using Orleans.Runtime.Diagnostics;
 
 namespace Adjoint.Grains;
 
@@ -380,11 +381,7 @@ public sealed class CoordinatorGrain(
             // This silo is shutting down: its nodes may be gone before the batches end, and a graceful
             // stop would hold each Run until the deactivation timeout. Hand them back to their clients
             // now, which resubmit them to a coordinator on a silo that stays.
-            foreach (var batch in _batches.Values.Where(b => !b.Done.Task.IsCompleted).ToList())
-            {
-                Abandon(batch);
-                batch.Done.TrySetException(new CoordinatorLostException(batch.Request.Id, $"its silo {silo.SiloAddress} is shutting down"));
-            }
+            HandBack($"its silo {silo.SiloAddress} is shutting down");
             return Task.CompletedTask;
         }
         if (_inFlight.Count == 0)
@@ -439,6 +436,49 @@ public sealed class CoordinatorGrain(
         if (!_known.Add(batch)) return;
         _knownOrder.Enqueue(batch);
         if (_knownOrder.Count > RememberedBatches) _known.Remove(_knownOrder.Dequeue());
+    }
+
+    // ---- Deactivation: Orleans deactivates a coordinator whose grain-directory entry was on a silo that
+    // died, and first waits for its running requests to end. A Run ends only when reports arrive, and they
+    // queue behind the deactivation: the two would wait for each other for MaxRequestProcessingTime (two
+    // hours). So a deactivating coordinator ends its batches at once, and the client resubmits them. ----
+
+    // Deactivating is announced only on Orleans' diagnostic listener (a public API that "may change between
+    // minor versions"; the version is pinned in Directory.Packages.props). Every silo of the process shares
+    // the one subscription.
+    static CoordinatorGrain() => GrainLifecycleEvents.AllEvents.Subscribe(new DeactivationObserver());
+
+    private sealed class DeactivationObserver : IObserver<GrainLifecycleEvents.LifecycleEvent>
+    {
+        public void OnNext(GrainLifecycleEvents.LifecycleEvent e)
+        {
+            // Raised under the activation's lock on any thread: the work goes to the grain's own scheduler,
+            // which still runs while the activation is deactivating.
+            if (e is GrainLifecycleEvents.Deactivating deactivating && e.GrainContext.GrainInstance is CoordinatorGrain coordinator)
+                e.GrainContext.Scheduler.QueueAction(() => coordinator.Deactivating(deactivating.Reason));
+        }
+
+        public void OnError(Exception error) { }
+
+        public void OnCompleted() { }
+    }
+
+    // Ends every unfinished batch with CoordinatorLostException (its nodes told to drop it): the client
+    // resubmits it to a fresh coordinator, so nothing is counted twice.
+    private void HandBack(string why)
+    {
+        foreach (var batch in _batches.Values.Where(b => !b.Done.Task.IsCompleted).ToList())
+        {
+            Abandon(batch);
+            batch.Done.TrySetException(new CoordinatorLostException(batch.Request.Id,
+                $"{why} with {batch.Completed} of {batch.Results.Length} evaluations complete"));
+        }
+        Flush();
+    }
+
+    private void Deactivating(DeactivationReason reason)
+    {
+        HandBack($"it was deactivated ({reason})");
     }
 
     /// <inheritdoc/>

@@ -117,14 +117,9 @@ public sealed class LocalClusterLifecycleTests
         await cluster.InitializeAsync();
         var pids = cluster.Pids();
         Assert.Equal(3, pids.Count); // Redis and the two silos
-        Assert.All(pids, pid => Assert.False(Process.GetProcessById(pid).HasExited));
+        Assert.All(pids, pid => Assert.True(LocalCluster.IsRunning(pid)));
         await cluster.DisposeAsync();
         foreach (var pid in pids)
-        {
-            var alive = true;
-            try { alive = !Process.GetProcessById(pid).HasExited; }
-            catch (ArgumentException) { alive = false; }
-            Assert.False(alive, $"process {pid} is still running after down");
-        }
+            Assert.False(LocalCluster.IsRunning(pid), $"process {pid} is still running after down");
     }
 }

@@ -37,6 +37,20 @@ internal static class Graphs
         return b.Build(b.SquaredNorm(total, "loss"));
     }
 
+    /// <summary>Random values in [-1, 1) for every input of <paramref name="graph"/>, one set per seed.</summary>
+    public static Dictionary<string, Tensor> RandomInputs(Graph graph, int seed) =>
+        RandomValues(graph, OpKind.Input, new Random(seed));
+
+    /// <summary>Random values in [-1, 1) for every node of one kind.</summary>
+    public static Dictionary<string, Tensor> RandomValues(Graph graph, OpKind kind, Random random) =>
+        graph.Nodes.Where(n => n.Op.Kind == kind).ToDictionary(n => n.Id, n =>
+        {
+            var shape = graph.ShapeOf(n.Id);
+            var t = new Tensor(shape.Rows, shape.Cols);
+            for (var k = 0; k < t.Count; k++) t.Data[k] = random.NextDouble() * 2 - 1;
+            return t;
+        });
+
     /// <summary>Input sets for the two-layer net: random X and y of its shapes.</summary>
     public static List<IReadOnlyDictionary<string, Tensor>?> TwoLayerInputs(int count, int seed)
     {

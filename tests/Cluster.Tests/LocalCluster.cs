@@ -21,6 +21,13 @@ public class LocalCluster(int silos) : IAsyncLifetime
     /// <summary>Extra environment for the script and so for every silo (e.g. ADJOINT__Tls__CertificatePath).</summary>
     public Dictionary<string, string> Environment { get; } = new();
 
+    /// <summary>
+    /// Silo i listens on SiloPort + i and its gateway on SiloPort + 5 + i: away from the defaults a dev
+    /// host or another cluster may hold, a range of its own for each cluster, known to tests that need to
+    /// tell silos apart.
+    /// </summary>
+    public int SiloPort { get; } = 40000 + Random.Shared.Next(0, 2000) * 10;
+
     /// <summary>The Redis connection string clients pass to --cluster.</summary>
     public string Redis { get; private set; } = "";
 
@@ -41,6 +48,36 @@ public class LocalCluster(int silos) : IAsyncLifetime
     /// <summary>The pids the script recorded (read before <c>down</c> removes them).</summary>
     public IReadOnlyList<int> Pids() =>
         Directory.GetFiles(Path.Combine(RunFolder, "pids"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim())).ToList();
+
+    /// <summary>The pid of silo i (listening on SiloPort + i), as the script recorded it.</summary>
+    public int SiloPid(int silo) => int.Parse(File.ReadAllText(Path.Combine(RunFolder, "pids", $"silo{silo}.pid")).Trim());
+
+    /// <summary>
+    /// Whether a process runs. An exited process whose parent is gone stays a zombie until init reaps it,
+    /// and .NET still reports it as not exited; it is dead all the same (local-cluster.sh sees it so too).
+    /// </summary>
+    public static bool IsRunning(int pid)
+    {
+        try
+        {
+            if (Process.GetProcessById(pid).HasExited) return false;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        // /proc/<pid>/stat: "pid (name) S ..."; the state follows the name's closing parenthesis.
+        var stat = Path.Combine("/proc", pid.ToString(), "stat");
+        try
+        {
+            var text = File.ReadAllText(stat);
+            return text[(text.LastIndexOf(')') + 2)..].FirstOrDefault() != 'Z';
+        }
+        catch (IOException)
+        {
+            return !OperatingSystem.IsLinux();
+        }
+    }
 
     private static readonly SemaphoreSlim BuildGate = new(1, 1);
     private static bool _built;
@@ -77,10 +114,8 @@ public class LocalCluster(int silos) : IAsyncLifetime
         start.Environment["ADJOINT_NO_BUILD"] = _built ? "1" : "";
         foreach (var (key, value) in Environment) start.Environment[key] = value;
         start.Environment["ADJOINT_REDIS_PORT"] = FreePort().ToString();
-        // Away from the defaults a dev host or another cluster may hold; each run its own range.
-        var basePort = 40000 + Random.Shared.Next(0, 2000) * 10;
-        start.Environment["ADJOINT_SILO_PORT"] = basePort.ToString();
-        start.Environment["ADJOINT_GATEWAY_PORT"] = (basePort + 5).ToString();
+        start.Environment["ADJOINT_SILO_PORT"] = SiloPort.ToString();
+        start.Environment["ADJOINT_GATEWAY_PORT"] = (SiloPort + 5).ToString();
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

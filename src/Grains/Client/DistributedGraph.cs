@@ -30,7 +30,8 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// <summary>The coordinator the next batch goes to (a fresh one after the last was lost with its silo).</summary>
     public ICoordinatorGrain Coordinator => _coordinator;
 
-    /// <summary>Batches resubmitted to a fresh coordinator because the call to the last one failed with its silo.</summary>
+    /// <summary>Batches resubmitted to a fresh coordinator because the last one was lost: the call failed with its
+    /// silo, or it was deactivated mid-batch (<see cref="CoordinatorLostException"/>).</summary>
     public int Resubmits => _resubmits;
     private int _resubmits;
 
@@ -84,8 +85,9 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             }
             catch (Exception e) when (attempt < MaxResubmits && (IsSiloLoss(e) || e is CoordinatorLostException) && !cancellationToken.IsCancellationRequested)
             {
-                // The coordinator (or the gateway to it) went with its silo: the whole batch goes to a fresh
-                // coordinator under a new id. Results are the same because parameters change only between
+                // The coordinator (or the gateway to it) went with its silo, or was deactivated because the
+                // silo holding its directory entry died: the whole batch goes to a fresh coordinator under a
+                // new id. Results are the same because parameters change only between
                 // batches; nodes drop what they still hold of the lost coordinator's evaluations.
                 Interlocked.Increment(ref _resubmits);
                 Interlocked.CompareExchange(ref _coordinator, grains.GetGrain<ICoordinatorGrain>(Guid.NewGuid()), coordinator);

@@ -214,8 +214,9 @@ public sealed class GraphRejectedException : Exception
 }
 
 /// <summary>
-/// The coordinator running a batch was lost with its silo (or is leaving with it): the client resubmits
-/// the batch to a fresh coordinator.
+/// The coordinator running a batch was lost before the batch completed: its silo died or is shutting
+/// down, or the silo holding its grain-directory entry died and Orleans deactivated it. Nothing of the
+/// batch was counted; the client resubmits it to a fresh coordinator.
 /// </summary>
 [GenerateSerializer, Alias("adjoint.coordinator-lost.v1")]
 public sealed class CoordinatorLostException : Exception
