@@ -52,12 +52,17 @@ public sealed class SharedTestStorage(DeepCopier copier) : IGrainStorage
     }
 }
 
-/// <summary>UseAdjoint() over <see cref="SharedTestStorage"/>.</summary>
+/// <summary>UseAdjoint() over <see cref="SharedTestStorage"/>, reclaiming orphaned evaluation state after 1 s
+/// (state whose messages were lost with a silo: the tests wait for none to be left).</summary>
 public sealed class SharedStorageSilo : ISiloConfigurator
 {
     public void Configure(ISiloBuilder siloBuilder)
     {
-        siloBuilder.UseAdjoint(o => o.UseMemoryStorage = false);
+        siloBuilder.UseAdjoint(o =>
+        {
+            o.UseMemoryStorage = false;
+            o.ReclaimAfter = TimeSpan.FromSeconds(1);
+        });
         siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(AdjointStorage.DefaultName,
             (sp, _) => new SharedTestStorage(sp.GetRequiredService<DeepCopier>()));
     }
