@@ -301,6 +301,7 @@ module Engine =
         let argEdges = plan.ArgEdges
         let edge0 = plan.Edge0
         let edge1 = plan.Edge1
+        let vjpFetch = plan.VjpFetch
         let start = plan.SuccessorStart
         let succ = plan.SuccessorNode
         let slot = plan.SuccessorSlot
@@ -321,7 +322,7 @@ module Engine =
                     // second argument's value and the term it hands that argument.
                     let f = q - Prefetch.Distance
                     if kinds[f] = NodeKind.Scalar then
-                        Prefetch.at zp arg1[f]
+                        Prefetch.at zp vjpFetch[f]
                         Prefetch.at tp edge1[f]
                 if needs[q] then
                     if isScalar[q] then
@@ -330,8 +331,16 @@ module Engine =
                         // that needs no adjoint handed −0.0.
                         let mutable l = 1.0
                         if q <> out then
-                            l <- -0.0
-                            for edge in start[q] .. start[q + 1] - 1 do
+                            // A needed node other than the output has a successor. Most have one or two:
+                            // the second term is taken without a branch (a spare term follows the last
+                            // edge, so it can be read), replaced by −0.0 when it is not q's.
+                            let s = start[q]
+                            let e = start[q + 1]
+                            let second = BitConverter.DoubleToInt64Bits terms[s + 1]
+                            let mine = int64 ((s + 1 - e) >>> 31)
+                            l <- -0.0 + terms[s]
+                            l <- l + BitConverter.Int64BitsToDouble((second &&& mine) ||| (Int64.MinValue &&& ~~~mine))
+                            for edge in s + 2 .. e - 1 do
                                 l <- l + terms[edge]
                         lambda[q] <- l
                         // The terms this node hands its arguments, computed now that λ_q is known.

@@ -119,6 +119,8 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
                    argEdges: int[][], edge0: int[], edge1: int[], codes: byte[], scalar: bool[]) =
+    let vjpFetch =
+        Array.init ids.Length (fun p -> if args[p].Length = 2 && ops[p].VjpReadsArgs then arg1[p] else p)
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -213,6 +215,9 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.Edge1 = edge1
     /// How the passes evaluate each node (ScalarCode).
     member internal _.Codes = codes
+    /// For each 1×1 node, the value its VJP reads that may lie anywhere (its second argument), or the node
+    /// itself where its VJP reads no such value: what the backward pass fetches ahead.
+    member internal _.VjpFetch = vjpFetch
     /// NeedsAdjoint(mode, p) for every p, as one array per mode.
     member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
     /// The buffers an InputsAndParameters evaluation shares (computed on first use).
