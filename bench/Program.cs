@@ -4,7 +4,8 @@ using Adjoint.Bench;
 
 return args.FirstOrDefault() switch
 {
-    "local" => Local.Run(Console.Out),
+    // local P4 (or P1,P4): a subset of the figures.
+    "local" => Local.Run(Console.Out, only: args.Skip(1).FirstOrDefault()?.Split(',').ToHashSet()),
     "distributed" => await Distributed.Run(Console.Out, tcp: args.Skip(1).Contains("--tcp"),
         // --only P7,P8: a subset of the figures (for profiling one of them).
         only: args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault()?.Split(',').ToHashSet()),
@@ -15,6 +16,6 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local | distributed [--tcp] [--only P6,P7,P8,P9] | distributed-large [nodes] [silos]");
+    Console.Error.WriteLine("usage: dotnet run -c Release --project bench -- local [P1,P4] | distributed [--tcp] [--only P6,P7,P8,P9] | distributed-large [nodes] [silos]");
     return 2;
 }

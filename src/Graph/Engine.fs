@@ -6,6 +6,7 @@ namespace Adjoint
 
 open System
 open System.Collections.Generic
+open System.Runtime.CompilerServices
 open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
@@ -36,6 +37,8 @@ type Evaluation private (plan: Plan, lean: bool) =
     let pool = if lean then shared.Sizes |> Array.map (fun c -> Array.zeroCreate<double> c) else null
     let scalarValues = Array.zeroCreate<double> n
     let scalarAdjoints = Array.zeroCreate<double> n
+    // The VJP term of every successor edge into a 1×1 node, and one spare (see Plan.Edge1).
+    let terms = Array.zeroCreate<double> (plan.SuccessorNode.Length + 1)
     // Tensor values: every non-1×1 node, and a 1×1 mirror of the nodes that tensor ops read or write.
     let values: Tensor[] = Array.zeroCreate n
     // The argument tensors of nodes computed through Op.Forward, made once.
@@ -86,6 +89,7 @@ type Evaluation private (plan: Plan, lean: bool) =
     member _.KeepsAllValues = not lean
     member internal _.ScalarValues = scalarValues
     member internal _.ScalarAdjoints = scalarAdjoints
+    member internal _.Terms = terms
     member internal _.Bound = bound
     member internal _.Scratch(shape: Shape) =
         match scratch.TryGetValue shape with
@@ -188,6 +192,26 @@ module internal Prefetch =
     let inline at (p: nativeptr<double>) (i: int) =
         if Sse.IsSupported then Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add p i))
 
+/// Direct calls of an element-wise op's scalar kernels from the passes. The node's ScalarCode says its
+/// op is a 'T, and 'T is sealed: the JIT calls the override without a virtual call and inlines it.
+module internal Direct =
+    /// z_p = f_p(z_a, z_b).
+    let inline forward<'T when 'T :> Op and 'T: not struct> (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (p: int) =
+        z[p] <- Unsafe.As<'T>(ops[p]).ForwardScalar(z[arg0[p]], z[arg1[p]])
+
+    /// The terms λ_q ∂f_q/∂z_a and (for a binary op) λ_q ∂f_q/∂z_b, into the edges their arguments sum.
+    let inline vjp<'T when 'T :> Op and 'T: not struct>
+        (binary: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (terms: double[]) (edge0: int[]) (edge1: int[])
+        (q: int) (l: double) =
+        let op = Unsafe.As<'T>(ops[q])
+        // Only what the VJP reads is loaded: on a large graph another node's value is a cache miss. Each
+        // op's test is its own branch, always taken the same way.
+        let a = if op.VjpReadsArgs then z[arg0[q]] else 0.0
+        let b = if op.VjpReadsArgs then z[arg1[q]] else 0.0
+        let zq = if op.VjpReadsOutput then z[q] else 0.0
+        terms[edge0[q]] <- op.VjpScalar(a, b, zq, l, 0)
+        if binary then terms[edge1[q]] <- op.VjpScalar(a, b, zq, l, 1)
+
 /// The passes themselves.
 module Engine =
 
@@ -207,6 +231,7 @@ module Engine =
         // One binding each: a tuple pattern allocates its tuple in an unoptimised (Debug) build.
         let ops = plan.Ops
         let kinds = plan.Kinds
+        let codes = plan.Codes
         let arg0 = plan.Arg0
         let arg1 = plan.Arg1
         let z = e.ScalarValues
@@ -218,16 +243,31 @@ module Engine =
         let ahead = n - Prefetch.Distance
         try
             while p < n do
-                let kind = kinds[p]
                 if p < ahead then
                     let f = p + Prefetch.Distance
                     if kinds[f] = NodeKind.Scalar then
                         Prefetch.at zp arg0[f]
                         Prefetch.at zp arg1[f]
-                if kind = NodeKind.Scalar then z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
-                elif kind = NodeKind.Tensor then e.ForwardTensor p
-                elif not bound[p] then
-                    raise (EvaluationException(plan.Ids[p], ops[p].Name, "no value bound to this input", null))
+                match codes[p] with
+                | ScalarCode.Add -> Direct.forward<Ops.Elementwise.Add> ops z arg0 arg1 p
+                | ScalarCode.Sub -> Direct.forward<Ops.Elementwise.Sub> ops z arg0 arg1 p
+                | ScalarCode.Mul -> Direct.forward<Ops.Elementwise.Mul> ops z arg0 arg1 p
+                | ScalarCode.Div -> Direct.forward<Ops.Elementwise.Div> ops z arg0 arg1 p
+                | ScalarCode.Neg -> Direct.forward<Ops.Elementwise.Neg> ops z arg0 arg1 p
+                | ScalarCode.Scale -> Direct.forward<Ops.Elementwise.Scale> ops z arg0 arg1 p
+                | ScalarCode.Square -> Direct.forward<Ops.Elementwise.Square> ops z arg0 arg1 p
+                | ScalarCode.Sigmoid -> Direct.forward<Ops.Elementwise.Sigmoid> ops z arg0 arg1 p
+                | ScalarCode.Tanh -> Direct.forward<Ops.Elementwise.Tanh> ops z arg0 arg1 p
+                | ScalarCode.Relu -> Direct.forward<Ops.Elementwise.Relu> ops z arg0 arg1 p
+                | ScalarCode.Exp -> Direct.forward<Ops.Elementwise.Exp> ops z arg0 arg1 p
+                | ScalarCode.Log -> Direct.forward<Ops.Elementwise.Log> ops z arg0 arg1 p
+                | ScalarCode.Sin -> Direct.forward<Ops.Elementwise.Sin> ops z arg0 arg1 p
+                | ScalarCode.Cos -> Direct.forward<Ops.Elementwise.Cos> ops z arg0 arg1 p
+                | NodeKind.Scalar -> z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
+                | NodeKind.Tensor -> e.ForwardTensor p
+                | _ ->
+                    if not bound[p] then
+                        raise (EvaluationException(plan.Ids[p], ops[p].Name, "no value bound to this input", null))
                 p <- p + 1
         with
         | :? EvaluationException -> reraise ()
@@ -237,6 +277,12 @@ module Engine =
     /// λ_j = Σ_{i∈β(j)} λ_i ∂f_i/∂z_j, each term the VJP of successor i, summed in the plan's fixed
     /// successor order (the first term written, each later one computed apart and then added). Only
     /// nodes with NeedsAdjoint(mode) are visited.
+    ///
+    /// Terms into a 1×1 node are pushed: as soon as λ_i is known, node i computes the terms for its
+    /// 1×1 arguments (one dispatch on its op) and leaves them in the slots of its successor edges, and
+    /// each argument later sums its slots in order — the same terms in the same order as pulling them,
+    /// but read in sequence rather than by chasing each successor, with no branch per edge. Terms into a
+    /// larger node are pulled as before.
     let backward (mode: Adjoints) (e: Evaluation) =
         let plan = e.Plan
         let out = plan.Output
@@ -246,54 +292,85 @@ module Engine =
             invalidOp "this evaluation keeps only the values that the adjoints of inputs and parameters need; make it with new Evaluation(plan) for Adjoints.All"
         let shapes = plan.Shapes
         // One binding each, as in forward.
+        let ops = plan.Ops
+        let kinds = plan.Kinds
+        let codes = plan.Codes
+        let args = plan.Args
+        let arg0 = plan.Arg0
+        let arg1 = plan.Arg1
+        let argEdges = plan.ArgEdges
+        let edge0 = plan.Edge0
+        let edge1 = plan.Edge1
+        let vjpFetch = plan.VjpFetch
         let start = plan.SuccessorStart
         let succ = plan.SuccessorNode
         let slot = plan.SuccessorSlot
-        let edgeInfo = plan.EdgeInfo
-        let other = plan.EdgeOther
-        let edgeOp = plan.EdgeOp
         let needs = plan.NeedsMask mode
         let isScalar = plan.IsScalar
-        let needed = if mode = Adjoints.All then EdgeInfo.NeededAll else EdgeInfo.NeededInputs
         let z = e.ScalarValues
         let lambda = e.ScalarAdjoints
+        let terms = e.Terms
         // The node whose VJP is running, named if it fails.
         let mutable current = out
         use zp = fixed z
-        use lp = fixed lambda
+        use tp = fixed terms
         try
             for q in plan.Count - 1 .. -1 .. 0 do
+                current <- q
                 if q >= Prefetch.Distance then
-                    // What the successor edges of the node processed Distance steps from now read.
+                    // What the node processed Distance steps from now reads and writes at random: its
+                    // second argument's value and the term it hands that argument.
                     let f = q - Prefetch.Distance
-                    for e in start[f] .. start[f + 1] - 1 do
-                        Prefetch.at lp succ[e]
-                        Prefetch.at zp other[e]
+                    if kinds[f] = NodeKind.Scalar then
+                        Prefetch.at zp vjpFetch[f]
+                        Prefetch.at tp edge1[f]
                 if needs[q] then
-                    if q = out then lambda[q] <- 1.0
-                    elif isScalar[q] then
-                        let mutable sum = 0.0
-                        let mutable first = true
-                        let zq = z[q]
-                        for edge in start[q] .. start[q + 1] - 1 do
-                            let info = edgeInfo[edge]
-                            if info &&& needed <> 0uy then
-                                let i = succ[edge]
-                                current <- i
-                                let term =
-                                    if info &&& EdgeInfo.Scalar <> 0uy then
-                                        // Only what the VJP reads is loaded: on a large graph each load
-                                        // of another node's value is a cache miss.
-                                        let other = if info &&& EdgeInfo.ReadsArgs <> 0uy then z[other[edge]] else 0.0
-                                        let zi = if info &&& EdgeInfo.ReadsOutput <> 0uy then z[i] else 0.0
-                                        if info &&& EdgeInfo.Slot1 = 0uy then edgeOp[edge].VjpScalar(zq, other, zi, lambda[i], 0)
-                                        else edgeOp[edge].VjpScalar(other, zq, zi, lambda[i], 1)
-                                    else e.VjpTensorScalar(i, slot[edge])
-                                if first then
-                                    sum <- term
-                                    first <- false
-                                else sum <- sum + term
-                        lambda[q] <- sum
+                    if isScalar[q] then
+                        // λ_q: the terms its successors handed it, in successor order. −0.0 is the exact
+                        // identity of +, so starting from it gives the bits of t₁ + t₂ + …; a successor
+                        // that needs no adjoint handed −0.0.
+                        let mutable l = 1.0
+                        if q <> out then
+                            // A needed node other than the output has a successor. Most have one or two:
+                            // the second term is taken without a branch (a spare term follows the last
+                            // edge, so it can be read), replaced by −0.0 when it is not q's.
+                            let s = start[q]
+                            let e = start[q + 1]
+                            let second = BitConverter.DoubleToInt64Bits terms[s + 1]
+                            let mine = int64 ((s + 1 - e) >>> 31)
+                            l <- -0.0 + terms[s]
+                            l <- l + BitConverter.Int64BitsToDouble((second &&& mine) ||| (Int64.MinValue &&& ~~~mine))
+                            for edge in s + 2 .. e - 1 do
+                                l <- l + terms[edge]
+                        lambda[q] <- l
+                        // The terms this node hands its arguments, computed now that λ_q is known.
+                        match codes[q] with
+                        | ScalarCode.Add -> Direct.vjp<Ops.Elementwise.Add> true ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Sub -> Direct.vjp<Ops.Elementwise.Sub> true ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Mul -> Direct.vjp<Ops.Elementwise.Mul> true ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Div -> Direct.vjp<Ops.Elementwise.Div> true ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Neg -> Direct.vjp<Ops.Elementwise.Neg> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Scale -> Direct.vjp<Ops.Elementwise.Scale> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Square -> Direct.vjp<Ops.Elementwise.Square> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Sigmoid -> Direct.vjp<Ops.Elementwise.Sigmoid> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Tanh -> Direct.vjp<Ops.Elementwise.Tanh> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Relu -> Direct.vjp<Ops.Elementwise.Relu> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Exp -> Direct.vjp<Ops.Elementwise.Exp> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Log -> Direct.vjp<Ops.Elementwise.Log> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Sin -> Direct.vjp<Ops.Elementwise.Sin> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Cos -> Direct.vjp<Ops.Elementwise.Cos> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | NodeKind.Scalar ->
+                            let op = ops[q]
+                            let a = z[arg0[q]]
+                            let b = z[arg1[q]]
+                            let zq = z[q]
+                            terms[edge0[q]] <- op.VjpScalar(a, b, zq, l, 0)
+                            if op.Arity = 2 then terms[edge1[q]] <- op.VjpScalar(a, b, zq, l, 1)
+                        | NodeKind.Tensor ->
+                            let a = args[q]
+                            for j in 0 .. a.Length - 1 do
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                        | _ -> ()
                     else
                         let total = e.AdjointTensor q
                         let mutable first = true
@@ -306,6 +383,16 @@ module Engine =
                                 if first then first <- false
                                 else Kernels.Vec.add total.Data dest.Data total.Data
                         if first then Array.Clear total.Data
+                        current <- q
+                        if kinds[q] = NodeKind.Tensor then
+                            let a = args[q]
+                            for j in 0 .. a.Length - 1 do
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                elif kinds[q] <> NodeKind.Leaf then
+                    // Its arguments sum what it hands them whether or not it needs an adjoint.
+                    let a = argEdges[q]
+                    for j in 0 .. a.Length - 1 do
+                        terms[a[j]] <- -0.0
         with ex ->
             fail plan current ex
         e.AdjointMode <- ValueSome mode

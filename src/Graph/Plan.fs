@@ -24,32 +24,76 @@ module internal NodeKind =
     [<Literal>]
     let Tensor = 2uy
 
-/// What the backward pass needs to know about a successor edge (j → i), packed in one byte per edge so
-/// that a pass over j's successors reads its arrays in order rather than chasing i.
-module internal EdgeInfo =
-    /// i is a NodeKind.Scalar node.
-    [<Literal>]
-    let Scalar = 1uy
+/// A node's NodeKind refined by its op: a NodeKind.Scalar node whose op is one of the element-wise ops
+/// gets that op's code, and the passes call its scalar kernels directly. One switch on this byte per node
+/// is the only data-dependent branch a scalar node costs: on a large graph with the ops in random order
+/// the branch predictor cannot learn the sequence, and each further branch on the op (a virtual call,
+/// tests of what the VJP reads, of the argument slot) would mispredict too.
+module internal ScalarCode =
+    open Adjoint.Ops.Elementwise
 
-    /// NeedsAdjoint(All, i).
+    // 0–2 are NodeKind's: a leaf, a 1×1 node with another op's scalar kernels (a virtual call), a tensor node.
     [<Literal>]
-    let NeededAll = 2uy
+    let Add = 3uy
 
-    /// NeedsAdjoint(InputsAndParameters, i).
     [<Literal>]
-    let NeededInputs = 4uy
+    let Sub = 4uy
 
-    /// i's VJP reads its arguments.
     [<Literal>]
-    let ReadsArgs = 8uy
+    let Mul = 5uy
 
-    /// i's VJP reads its value z_i.
     [<Literal>]
-    let ReadsOutput = 16uy
+    let Div = 6uy
 
-    /// The edge enters i's argument slot 1 (else slot 0, for a Scalar node).
     [<Literal>]
-    let Slot1 = 32uy
+    let Neg = 7uy
+
+    [<Literal>]
+    let Scale = 8uy
+
+    [<Literal>]
+    let Square = 9uy
+
+    [<Literal>]
+    let Sigmoid = 10uy
+
+    [<Literal>]
+    let Tanh = 11uy
+
+    [<Literal>]
+    let Relu = 12uy
+
+    [<Literal>]
+    let Exp = 13uy
+
+    [<Literal>]
+    let Log = 14uy
+
+    [<Literal>]
+    let Sin = 15uy
+
+    [<Literal>]
+    let Cos = 16uy
+
+    let ofNode (kind: byte) (op: Op) =
+        if kind <> NodeKind.Scalar then kind
+        else
+            match op with
+            | :? Add -> Add
+            | :? Sub -> Sub
+            | :? Mul -> Mul
+            | :? Div -> Div
+            | :? Neg -> Neg
+            | :? Scale -> Scale
+            | :? Square -> Square
+            | :? Sigmoid -> Sigmoid
+            | :? Tanh -> Tanh
+            | :? Relu -> Relu
+            | :? Exp -> Exp
+            | :? Log -> Log
+            | :? Sin -> Sin
+            | :? Cos -> Cos
+            | _ -> kind
 
 /// Which buffers an evaluation that only computes the adjoints of inputs and parameters may share.
 /// A computed, non-1×1 node that is not the output and whose value no VJP reads ("transient") takes a
@@ -74,7 +118,9 @@ type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int
 type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], values: Tensor option[], args: int[][],
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
-                   edgeInfo: byte[], edgeOther: int[], edgeOp: Op[], scalar: bool[]) =
+                   argEdges: int[][], edge0: int[], edge1: int[], codes: byte[], scalar: bool[]) =
+    let vjpFetch =
+        Array.init ids.Length (fun p -> if args[p].Length = 2 && ops[p].VjpReadsArgs then arg1[p] else p)
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -160,12 +206,18 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.Arg1 = arg1
     /// Whether each node is 1×1.
     member internal _.IsScalar = scalar
-    /// EdgeInfo flags of every successor edge, in the order of SuccessorNode.
-    member internal _.EdgeInfo = edgeInfo
-    /// For each successor edge (j → i, slot): i's other argument (j itself for a unary op).
-    member internal _.EdgeOther = edgeOther
-    /// For each successor edge (j → i): i's op.
-    member internal _.EdgeOp = edgeOp
+    /// For each node and argument slot, the successor edge that the slot is in its argument's list: where
+    /// the backward pass puts the VJP term of that slot for the argument to sum.
+    member internal _.ArgEdges = argEdges
+    /// ArgEdges of slots 0 and 1 of every node (slot 1 of a unary op, and both of a leaf, point at the
+    /// spare term past the last edge, which nothing sums).
+    member internal _.Edge0 = edge0
+    member internal _.Edge1 = edge1
+    /// How the passes evaluate each node (ScalarCode).
+    member internal _.Codes = codes
+    /// For each 1×1 node, the value its VJP reads that may lie anywhere (its second argument), or the node
+    /// itself where its VJP reads no such value: what the backward pass fetches ahead.
+    member internal _.VjpFetch = vjpFetch
     /// NeedsAdjoint(mode, p) for every p, as one array per mode.
     member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
     /// The buffers an InputsAndParameters evaluation shares (computed on first use).
@@ -264,21 +316,16 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             reachedFromLeaves[p] <- reached
             needsInputs[p] <- reached && reachesOutput[p]
         let edges = successorNode.Length
-        let edgeInfo = Array.zeroCreate edges
-        let edgeOther = Array.zeroCreate edges
-        let edgeOp = Array.zeroCreate edges
+        let argEdges = args |> Array.map (fun a -> Array.zeroCreate<int> a.Length)
         for e in 0 .. edges - 1 do
-            let i = successorNode[e]
-            let op = ops[i]
-            edgeOp[e] <- op
-            edgeOther[e] <- if successorSlot[e] = 0 then arg1[i] else arg0[i]
-            edgeInfo[e] <-
-                (if kinds[i] = NodeKind.Scalar then EdgeInfo.Scalar else 0uy)
-                ||| (if reachesOutput[i] then EdgeInfo.NeededAll else 0uy)
-                ||| (if needsInputs[i] then EdgeInfo.NeededInputs else 0uy)
-                ||| (if op.VjpReadsArgs then EdgeInfo.ReadsArgs else 0uy)
-                ||| (if op.VjpReadsOutput then EdgeInfo.ReadsOutput else 0uy)
-                ||| (if successorSlot[e] = 1 then EdgeInfo.Slot1 else 0uy)
+            argEdges[successorNode[e]][successorSlot[e]] <- e
+        let edge0 = Array.create n edges
+        let edge1 = Array.create n edges
+        for p in 0 .. n - 1 do
+            let a = argEdges[p]
+            if a.Length > 0 then edge0[p] <- a[0]
+            if a.Length > 1 then edge1[p] <- a[1]
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
-             reachesOutput, needsInputs, kinds, arg0, arg1, edgeInfo, edgeOther, edgeOp,
+             reachesOutput, needsInputs, kinds, arg0, arg1, argEdges, edge0, edge1,
+             Array.init n (fun p -> ScalarCode.ofNode kinds[p] ops[p]),
              shapes |> Array.map _.IsScalar)

@@ -1,6 +1,9 @@
 /// Element-wise ops. Each states its forward and derivative side by side in two forms: on one element
 /// (the scalar kernel, and the only path 1×1 values take) and on whole arrays (TensorPrimitives, or a
 /// fused kernel where one pass replaces several). The VJP of a unary op is λ ⊙ f′.
+///
+/// Each op is a sealed type, so that the engine, knowing a node's op type from its plan, calls the
+/// scalar kernels directly (inlined) rather than through a virtual call.
 module Adjoint.Ops.Elementwise
 
 open System
@@ -38,133 +41,161 @@ type ElementwiseOp(name: string, arity: int, readsArgs: bool, readsOutput: bool)
         else this.VjpArray(slot, a, b, out.Data, adjoint.Data, dest.Data)
 
 /// a + b; λ_a = λ, λ_b = λ.
-let add =
-    { new ElementwiseOp("add", 2, false, false) with
-        member _.ForwardScalar(a, b) = a + b
-        member _.VjpScalar(_, _, _, l, _) = l
-        member _.ForwardArray(a, b, z) = Vec.add a b z
-        member _.VjpArray(_, _, _, _, l, d) = Vec.copy l d }
-    :> Op
+[<Sealed>]
+type Add() =
+    inherit ElementwiseOp("add", 2, false, false)
+    override _.ForwardScalar(a, b) = a + b
+    override _.VjpScalar(_, _, _, l, _) = l
+    override _.ForwardArray(a, b, z) = Vec.add a b z
+    override _.VjpArray(_, _, _, _, l, d) = Vec.copy l d
+
+let add = Add() :> Op
 
 /// a − b; λ_a = λ, λ_b = −λ.
-let sub =
-    { new ElementwiseOp("sub", 2, false, false) with
-        member _.ForwardScalar(a, b) = a - b
-        member _.VjpScalar(_, _, _, l, slot) = if slot = 0 then l else -l
-        member _.ForwardArray(a, b, z) = Vec.sub a b z
-        member _.VjpArray(slot, _, _, _, l, d) = if slot = 0 then Vec.copy l d else Vec.neg l d }
-    :> Op
+[<Sealed>]
+type Sub() =
+    inherit ElementwiseOp("sub", 2, false, false)
+    override _.ForwardScalar(a, b) = a - b
+    override _.VjpScalar(_, _, _, l, slot) = if slot = 0 then l else -l
+    override _.ForwardArray(a, b, z) = Vec.sub a b z
+    override _.VjpArray(slot, _, _, _, l, d) = if slot = 0 then Vec.copy l d else Vec.neg l d
+
+let sub = Sub() :> Op
 
 /// a ⊙ b; λ_a = λ ⊙ b, λ_b = λ ⊙ a.
-let mul =
-    { new ElementwiseOp("mul", 2, true, false) with
-        member _.ForwardScalar(a, b) = a * b
-        member _.VjpScalar(a, b, _, l, slot) = l * (if slot = 0 then b else a)
-        member _.ForwardArray(a, b, z) = Vec.mul a b z
-        member _.VjpArray(slot, a, b, _, l, d) = Vec.mul l (if slot = 0 then b else a) d }
-    :> Op
+[<Sealed>]
+type Mul() =
+    inherit ElementwiseOp("mul", 2, true, false)
+    override _.ForwardScalar(a, b) = a * b
+    override _.VjpScalar(a, b, _, l, slot) = l * (if slot = 0 then b else a)
+    override _.ForwardArray(a, b, z) = Vec.mul a b z
+    override _.VjpArray(slot, a, b, _, l, d) = Vec.mul l (if slot = 0 then b else a) d
+
+let mul = Mul() :> Op
 
 /// a ⊘ b; λ_a = λ ⊘ b, λ_b = −(λ ⊘ b) ⊙ z (z = a ⊘ b).
-let div =
-    { new ElementwiseOp("div", 2, true, true) with
-        member _.ForwardScalar(a, b) = a / b
-        member _.VjpScalar(_, b, z, l, slot) = if slot = 0 then l / b else -(l / b * z)
-        member _.ForwardArray(a, b, z) = Vec.div a b z
-        member _.VjpArray(slot, _, b, z, l, d) = if slot = 0 then Vec.div l b d else Vec.divVjpDenominator l b z d }
-    :> Op
+[<Sealed>]
+type Div() =
+    inherit ElementwiseOp("div", 2, true, true)
+    override _.ForwardScalar(a, b) = a / b
+    override _.VjpScalar(_, b, z, l, slot) = if slot = 0 then l / b else -(l / b * z)
+    override _.ForwardArray(a, b, z) = Vec.div a b z
+    override _.VjpArray(slot, _, b, z, l, d) = if slot = 0 then Vec.div l b d else Vec.divVjpDenominator l b z d
+
+let div = Div() :> Op
 
 /// −x; λ_x = −λ.
-let neg =
-    { new ElementwiseOp("neg", 1, false, false) with
-        member _.ForwardScalar(x, _) = -x
-        member _.VjpScalar(_, _, _, l, _) = -l
-        member _.ForwardArray(x, _, y) = Vec.neg x y
-        member _.VjpArray(_, _, _, _, l, d) = Vec.neg l d }
-    :> Op
+[<Sealed>]
+type Neg() =
+    inherit ElementwiseOp("neg", 1, false, false)
+    override _.ForwardScalar(x, _) = -x
+    override _.VjpScalar(_, _, _, l, _) = -l
+    override _.ForwardArray(x, _, y) = Vec.neg x y
+    override _.VjpArray(_, _, _, _, l, d) = Vec.neg l d
+
+let neg = Neg() :> Op
 
 /// c·x; λ_x = c·λ.
-let scale (factor: double) =
+[<Sealed>]
+type Scale(factor: double) =
+    inherit ElementwiseOp("scale", 1, false, false)
     let attributes = Dictionary<string, double>(dict [ "factor", factor ]) :> IReadOnlyDictionary<_, _>
-    { new ElementwiseOp("scale", 1, false, false) with
-        member _.Attributes = attributes
-        member _.ForwardScalar(x, _) = x * factor
-        member _.VjpScalar(_, _, _, l, _) = l * factor
-        member _.ForwardArray(x, _, y) = Vec.scale factor x y
-        member _.VjpArray(_, _, _, _, l, d) = Vec.scale factor l d }
-    :> Op
+    override _.Attributes = attributes
+    override _.ForwardScalar(x, _) = x * factor
+    override _.VjpScalar(_, _, _, l, _) = l * factor
+    override _.ForwardArray(x, _, y) = Vec.scale factor x y
+    override _.VjpArray(_, _, _, _, l, d) = Vec.scale factor l d
+
+let scale (factor: double) = Scale factor :> Op
 
 /// x²; λ_x = 2x ⊙ λ.
-let square =
-    { new ElementwiseOp("square", 1, true, false) with
-        member _.ForwardScalar(x, _) = x * x
-        member _.VjpScalar(x, _, _, l, _) = x * l * 2.0
-        member _.ForwardArray(x, _, y) = Vec.mul x x y
-        member _.VjpArray(_, x, _, _, l, d) = Vec.mulScale 2.0 x l d }
-    :> Op
+[<Sealed>]
+type Square() =
+    inherit ElementwiseOp("square", 1, true, false)
+    override _.ForwardScalar(x, _) = x * x
+    override _.VjpScalar(x, _, _, l, _) = x * l * 2.0
+    override _.ForwardArray(x, _, y) = Vec.mul x x y
+    override _.VjpArray(_, x, _, _, l, d) = Vec.mulScale 2.0 x l d
+
+let square = Square() :> Op
 
 /// σ(x) = 1/(1+e⁻ˣ); λ_x = λ ⊙ y ⊙ (1 − y), from the stored output in one fused pass.
-let sigmoid =
-    { new ElementwiseOp("sigmoid", 1, false, true) with
-        member _.ForwardScalar(x, _) = 1.0 / (1.0 + Math.Exp(-x))
-        member _.VjpScalar(_, _, y, l, _) = (1.0 - y) * y * l
-        member _.ForwardArray(x, _, y) = Vec.sigmoid x y
-        member _.VjpArray(_, _, _, y, l, d) = Vec.sigmoidVjp y l d }
-    :> Op
+[<Sealed>]
+type Sigmoid() =
+    inherit ElementwiseOp("sigmoid", 1, false, true)
+    override _.ForwardScalar(x, _) = 1.0 / (1.0 + Math.Exp(-x))
+    override _.VjpScalar(_, _, y, l, _) = (1.0 - y) * y * l
+    override _.ForwardArray(x, _, y) = Vec.sigmoid x y
+    override _.VjpArray(_, _, _, y, l, d) = Vec.sigmoidVjp y l d
+
+let sigmoid = Sigmoid() :> Op
 
 /// tanh x; λ_x = λ ⊙ (1 − y²), from the stored output in one fused pass.
-let tanh =
-    { new ElementwiseOp("tanh", 1, false, true) with
-        member _.ForwardScalar(x, _) = Math.Tanh x
-        member _.VjpScalar(_, _, y, l, _) = (1.0 - y * y) * l
-        member _.ForwardArray(x, _, y) = Vec.tanh x y
-        member _.VjpArray(_, _, _, y, l, d) = Vec.tanhVjp y l d }
-    :> Op
+[<Sealed>]
+type Tanh() =
+    inherit ElementwiseOp("tanh", 1, false, true)
+    override _.ForwardScalar(x, _) = Math.Tanh x
+    override _.VjpScalar(_, _, y, l, _) = (1.0 - y * y) * l
+    override _.ForwardArray(x, _, y) = Vec.tanh x y
+    override _.VjpArray(_, _, _, y, l, d) = Vec.tanhVjp y l d
+
+let tanh = Tanh() :> Op
 
 /// max(x, 0); λ_x = λ where x > 0, else 0.
-let relu =
-    { new ElementwiseOp("relu", 1, true, false) with
-        member _.ForwardScalar(x, _) = Math.Max(x, 0.0)
-        member _.VjpScalar(x, _, _, l, _) = if x > 0.0 then l else 0.0
-        member _.ForwardArray(x, _, y) = Vec.maxWith 0.0 x y
-        member _.VjpArray(_, x, _, _, l, d) = Vec.reluVjp x l d }
-    :> Op
+[<Sealed>]
+type Relu() =
+    inherit ElementwiseOp("relu", 1, true, false)
+    override _.ForwardScalar(x, _) = Math.Max(x, 0.0)
+    override _.VjpScalar(x, _, _, l, _) = if x > 0.0 then l else 0.0
+    override _.ForwardArray(x, _, y) = Vec.maxWith 0.0 x y
+    override _.VjpArray(_, x, _, _, l, d) = Vec.reluVjp x l d
+
+let relu = Relu() :> Op
 
 /// eˣ; λ_x = λ ⊙ y.
-let exp =
-    { new ElementwiseOp("exp", 1, false, true) with
-        member _.ForwardScalar(x, _) = Math.Exp x
-        member _.VjpScalar(_, _, y, l, _) = l * y
-        member _.ForwardArray(x, _, y) = Vec.exp x y
-        member _.VjpArray(_, _, _, y, l, d) = Vec.mul l y d }
-    :> Op
+[<Sealed>]
+type Exp() =
+    inherit ElementwiseOp("exp", 1, false, true)
+    override _.ForwardScalar(x, _) = Math.Exp x
+    override _.VjpScalar(_, _, y, l, _) = l * y
+    override _.ForwardArray(x, _, y) = Vec.exp x y
+    override _.VjpArray(_, _, _, y, l, d) = Vec.mul l y d
+
+let exp = Exp() :> Op
 
 /// ln x; λ_x = λ ⊘ x.
-let log =
-    { new ElementwiseOp("log", 1, true, false) with
-        member _.ForwardScalar(x, _) = Math.Log x
-        member _.VjpScalar(x, _, _, l, _) = l / x
-        member _.ForwardArray(x, _, y) = Vec.log x y
-        member _.VjpArray(_, x, _, _, l, d) = Vec.div l x d }
-    :> Op
+[<Sealed>]
+type Log() =
+    inherit ElementwiseOp("log", 1, true, false)
+    override _.ForwardScalar(x, _) = Math.Log x
+    override _.VjpScalar(x, _, _, l, _) = l / x
+    override _.ForwardArray(x, _, y) = Vec.log x y
+    override _.VjpArray(_, x, _, _, l, d) = Vec.div l x d
+
+let log = Log() :> Op
 
 /// sin x; λ_x = λ ⊙ cos x.
-let sin =
-    { new ElementwiseOp("sin", 1, true, false) with
-        member _.ForwardScalar(x, _) = Math.Sin x
-        member _.VjpScalar(x, _, _, l, _) = Math.Cos x * l
-        member _.ForwardArray(x, _, y) = Vec.sin x y
-        member _.VjpArray(_, x, _, _, l, d) =
-            Vec.cos x d
-            Vec.mul d l d }
-    :> Op
+[<Sealed>]
+type Sin() =
+    inherit ElementwiseOp("sin", 1, true, false)
+    override _.ForwardScalar(x, _) = Math.Sin x
+    override _.VjpScalar(x, _, _, l, _) = Math.Cos x * l
+    override _.ForwardArray(x, _, y) = Vec.sin x y
+    override _.VjpArray(_, x, _, _, l, d) =
+        Vec.cos x d
+        Vec.mul d l d
+
+let sin = Sin() :> Op
 
 /// cos x; λ_x = −λ ⊙ sin x.
-let cos =
-    { new ElementwiseOp("cos", 1, true, false) with
-        member _.ForwardScalar(x, _) = Math.Cos x
-        member _.VjpScalar(x, _, _, l, _) = -(Math.Sin x * l)
-        member _.ForwardArray(x, _, y) = Vec.cos x y
-        member _.VjpArray(_, x, _, _, l, d) =
-            Vec.sin x d
-            Vec.mulNeg d l d }
-    :> Op
+[<Sealed>]
+type Cos() =
+    inherit ElementwiseOp("cos", 1, true, false)
+    override _.ForwardScalar(x, _) = Math.Cos x
+    override _.VjpScalar(x, _, _, l, _) = -(Math.Sin x * l)
+    override _.ForwardArray(x, _, y) = Vec.cos x y
+    override _.VjpArray(_, x, _, _, l, d) =
+        Vec.sin x d
+        Vec.mulNeg d l d
+
+let cos = Cos() :> Op
