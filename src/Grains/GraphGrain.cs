@@ -30,7 +30,9 @@ public sealed class GraphState
 }
 
 /// <summary>A graph (key: graph id) and its versions.</summary>
-public sealed class GraphGrain(AdjointStorage storage, DeployedGraphCache cache, IClusterMembershipService membership) : Grain, IGraphGrain
+public sealed class GraphGrain(
+    AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership, MessageSize messages)
+    : Grain, IGraphGrain
 {
     private DurableState<GraphState> _state = null!;
 
@@ -71,10 +73,26 @@ public sealed class GraphGrain(AdjointStorage storage, DeployedGraphCache cache,
             Partitions = k,
             Parts = Partition.assign(plan, k),
         };
+        // GetSpec and Describe answer with the JSON, and the in-memory storage sends the whole state to
+        // its storage grain: Orleans would drop any of them with its connection, failing whatever else
+        // was in flight on it.
+        messages.CheckGraph(graph, record.Json);
+        if (options.UseMemoryStorage) CheckStoredState(record);
         _state.State.LastVersion = record.Version;
         _state.State.Versions.Add(record);
         await _state.Write();
         return new DeployResult(record.Version, true, k);
+    }
+
+    // The in-memory storage keeps each state in a storage grain, possibly on another silo: a state
+    // written there is one message. A durable storage (Redis) is written directly and has no such limit.
+    private void CheckStoredState(GraphVersionRecord record)
+    {
+        var live = _state.State.Versions;
+        var bytes = MessageSize.StoredGraphBytes(record.Json, record.Parts.Length)
+            + live.Sum(v => MessageSize.StoredGraphBytes(v.Json, v.Parts.Length));
+        if (messages.TooLargeToStore($"graph '{this.GetPrimaryKeyString()}': its stored state, this version and the {live.Count} still deployed,", bytes) is { } why)
+            throw new GraphRejectedException(live.Count > 0 ? $"{why}; undeploy older versions first" : why, null);
     }
 
     private GraphVersionRecord Find(int version)

@@ -360,6 +360,15 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private DurableState<ParameterState> Parameter =>
         _parameter ?? throw new InvalidOperationException($"node '{_plan.Ids[_p]}' is a {_op.Name}, not a parameter");
 
+    // Orleans would drop an oversized write to the in-memory storage with its connection (see MessageSize).
+    private void CheckStored(ParameterState next)
+    {
+        if (!options.UseMemoryStorage) return;
+        var what = $"parameter '{_plan.Ids[_p]}' of shape {next.Value!.Rows}x{next.Value.Cols}: its stored state ({(next.M is null ? "value" : "value and Adam moments")})";
+        if (messages.TooLargeToStore(what, MessageSize.ParameterStateBytes(next.Value, next.M, next.V)) is { } why)
+            throw new LimitExceededException("MaxMessageBodySize", messages.Limit, why);
+    }
+
     /// <inheritdoc/>
     public Task<TensorData> GetParameter()
     {
@@ -374,7 +383,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         var shape = _plan.Shape(_p);
         if (value.Rows != shape.Rows || value.Cols != shape.Cols)
             throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
-        parameter.State = new ParameterState { Value = value };
+        var next = new ParameterState { Value = value };
+        CheckStored(next);
+        parameter.State = next;
         await parameter.Write();
         _stored = value.ToTensor();
     }
@@ -399,6 +410,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             var (value, after) = Optimizer.adam(settings.ToAdam(), moments, theta, g);
             next = new ParameterState { Value = TensorData.From(value), AdamStep = after.Step, M = TensorData.From(after.M), V = TensorData.From(after.V) };
         }
+        CheckStored(next);
         parameter.State = next;
         await parameter.Write();
         _stored = next.Value!.ToTensor();

@@ -5,7 +5,8 @@ namespace Adjoint.Grains.Tests;
 /// <summary>
 /// On two silos with 64 KiB messages: oversized inputs are refused before they are sent, a node whose
 /// value is over the limit fails its evaluation by name, results that would not fit are refused up front,
-/// work items that together exceed the limit travel in several messages, and the silos keep serving.
+/// work items that together exceed the limit travel in several messages, graphs and stored states that
+/// would not fit are refused at deployment, and the silos keep serving.
 /// </summary>
 [Trait("Category", "Reliability")]
 [Collection(CappedCollection.Name)]
@@ -96,16 +97,18 @@ public sealed class MessageSizeTests(CappedCluster fixture)
     [Fact]
     public async Task Results_that_would_not_fit_in_one_answer_are_refused_up_front()
     {
-        // z_n is 50×50 (20 KB): three fit in one answer, four do not.
+        // z_n is 50×50 (20 KB): three fit in one answer, four do not. It grows from small inputs (an outer
+        // product): a 50×50 stored value would make the graph's stored state too large for a message.
         var b = new GraphBuilder();
-        var core = b.Build(b.Tanh(b.Input("x", Filled(50, 50, 0.5)), "t"));
+        var core = b.Build(b.Tanh(b.MatMul(b.Input("column", 50, 1), b.Input("row", 1, 50), "outer"), "t"));
         var (graph, version) = await Deploy("results", core);
+        var x = new Dictionary<string, Tensor> { ["column"] = Filled(50, 1, 0.5), ["row"] = Filled(1, 50, 1) };
         var e = await Assert.ThrowsAsync<ArgumentException>(() =>
-            graph.Evaluate(version, Enumerable.Repeat<IReadOnlyDictionary<string, Tensor>?>(null, 4), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+            graph.Evaluate(version, Enumerable.Repeat(x, 4), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
         Assert.Contains("the results of 4 evaluations take about ", e.Message);
         Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); split the batch into batches of at most 3 evaluations", e.Message);
-        var results = await graph.Evaluate(version, Enumerable.Repeat<IReadOnlyDictionary<string, Tensor>?>(null, 3), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
-        var expected = Engine.evaluate(Plan.Compile(core), null).Output;
+        var results = await graph.Evaluate(version, Enumerable.Repeat(x, 3), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        var expected = Engine.evaluate(Plan.Compile(core), x).Output;
         Assert.All(results, r => Assert.True(r.Succeeded && Tensor.BitwiseEqual(expected, r.Output!.ToTensor()), r.Failure?.ToString()));
     }
 
@@ -123,5 +126,55 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var expected = Engine.gradient(Adjoints.InputsAndParameters, Plan.Compile(core), null).Output;
         Assert.All(results, r => Assert.True(r.Succeeded && Tensor.BitwiseEqual(expected, r.Output!.ToTensor()), r.Failure?.ToString()));
         Assert.Equal(0, await graph.Grain.CountLiveStates(version));
+    }
+
+    [Fact]
+    public async Task A_graph_too_large_for_one_message_is_refused_before_sending_naming_its_largest_value()
+    {
+        var b = new GraphBuilder();
+        var core = b.Build(b.Sum(b.Constant("c", Filled(100, 100, 0.5)), "s"));
+        var e = await Assert.ThrowsAsync<GraphRejectedException>(() => Deploy("graph", core));
+        Assert.StartsWith("the graph takes ", e.Message);
+        Assert.EndsWith("bytes in a message, its JSON with every stored value inline (the largest is node 'c', 100x100), more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task A_graph_whose_stored_state_would_not_fit_is_refused_naming_it_and_older_versions()
+    {
+        // Each version's JSON takes about 15 KB, its stored state twice that in the storage's message:
+        // two versions fit, a third does not until an older one goes.
+        static Graph Version(double value)
+        {
+            var b = new GraphBuilder();
+            return b.Build(b.Sum(b.Constant("c", Filled(30, 30, value)), "s"));
+        }
+        var graph = new DistributedGraph(fixture.Client, $"versions-{Guid.NewGuid():N}");
+        var first = await graph.Deploy(Version(0.5));
+        await graph.Deploy(Version(0.25));
+        var e = await Assert.ThrowsAsync<GraphRejectedException>(() => graph.Deploy(Version(0.125)));
+        Assert.StartsWith($"graph '{graph.GraphId}': its stored state, this version and the 2 still deployed, would take ", e.Message);
+        Assert.EndsWith("bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize); undeploy older versions first", e.Message);
+        await graph.Grain.Undeploy(first.Version);
+        var third = await graph.Deploy(Version(0.125));
+        var results = await graph.Evaluate(third.Version, [null], new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
+        Assert.Equal(900 * 0.125, Assert.Single(results).Output!.ToTensor().Data[0]);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task A_parameter_state_that_would_not_fit_in_storage_is_refused_before_writing()
+    {
+        // 40×40 (12.8 KB) travels in a message; with Adam's two moments its stored state does not.
+        var b = new GraphBuilder();
+        var core = b.Build(b.Sum(b.Parameter("w", Filled(40, 40, 0.25)), "s"));
+        var (graph, version) = await Deploy("parameter", core);
+        var gradient = new Dictionary<string, TensorData> { ["w"] = TensorData.From(Filled(40, 40, 1)) };
+        await graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradient);
+        var e = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Adam }, gradient));
+        Assert.Equal("parameter 'w' of shape 40x40: its stored state (value and Adam moments) would take 77120 bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
+        Assert.Equal("MaxMessageBodySize", e.Limit);
+        Assert.True(Tensor.BitwiseEqual(Filled(40, 40, 0.25 - 0.01), (await graph.Grain.ReadParameters(version))["w"].ToTensor()), "the refused step changed the parameter");
+        await AssertStillServing();
     }
 }

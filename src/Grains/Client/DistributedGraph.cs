@@ -49,7 +49,14 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     public IGraphGrain Grain => grains.GetGrain<IGraphGrain>(GraphId);
 
     /// <summary>Deploys a graph built or loaded with the core (0 partitions: one per active silo).</summary>
-    public Task<DeployResult> Deploy(Graph graph, int partitions = 0) => Grain.Deploy(GraphFile.toJson(graph), partitions);
+    /// <exception cref="GraphRejectedException">The graph does not fit in one message (checked before it
+    /// is sent), or the cluster rejected it.</exception>
+    public Task<DeployResult> Deploy(Graph graph, int partitions = 0)
+    {
+        var json = GraphFile.toJson(graph);
+        MessageSize.CheckGraph(graph, json);
+        return Grain.Deploy(json, partitions);
+    }
 
     /// <summary>
     /// Evaluates a version once per input set (null or empty: stored values only); results in the order

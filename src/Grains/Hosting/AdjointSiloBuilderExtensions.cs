@@ -1,6 +1,8 @@
 // UseAdjoint(): the one silo configuration shared by the host, the embedded dev silo and test clusters.
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Adjoint.Grains.Hosting;
 
@@ -68,7 +70,11 @@ public static class AdjointSiloBuilderExtensions
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();
-        if (options.UseMemoryStorage) builder.AddMemoryGrainStorage(options.StorageName);
+        // Orleans' binary form, not its default JSON: a state then takes what it takes in a message (a
+        // tensor 8 bytes a double, not some 20 characters), which the graph grain checks at deployment
+        // because the in-memory storage writes each state to its storage grain in one message.
+        if (options.UseMemoryStorage)
+            builder.AddMemoryGrainStorage(options.StorageName, o => o.Configure<Serializer>((m, serializer) => m.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer)));
         return builder;
     }
 }
