@@ -32,21 +32,42 @@ type GraphBuilder(limits: Limits) =
     // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
     let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
 
+    /// An unnamed node's id: its op name and its declaration index ("sin123"), made as one string
+    /// (concatenating the name with the index's own string would make two).
+    static let writeAutoId =
+        System.Buffers.SpanAction<char, struct (string * int)>(fun span (struct (name, count)) ->
+            System.MemoryExtensions.AsSpan(name).CopyTo span
+            let mutable written = 0
+            count.TryFormat(span.Slice name.Length, &written, System.ReadOnlySpan.Empty,
+                            System.Globalization.CultureInfo.InvariantCulture) |> ignore)
+
+    static let autoId (name: string) (count: int) =
+        let mutable digits = 1
+        let mutable rest = count / 10
+        while rest > 0 do
+            digits <- digits + 1
+            rest <- rest / 10
+        System.String.Create(name.Length + digits, struct (name, count), writeAutoId)
+
     let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
         if indexShared then
             index <- Dictionary(index)
             indexShared <- false
-        let id = if isNull id then op.Name + string nodes.Count else id
+        let id = if isNull id then autoId op.Name nodes.Count else id
         if index.ContainsKey id then raise (GraphException(DuplicateId id))
         if args.Length <> op.Arity then
             raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
         let resolved = Array.zeroCreate args.Length
         let argShapes = if args.Length < shapeScratch.Length then shapeScratch[args.Length] else Array.zeroCreate args.Length
         let argIds = Array.zeroCreate args.Length
+        let last = nodes.Count - 1
         for j in 0 .. args.Length - 1 do
             let a = args[j]
             let mutable k = -1
-            if isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
+            // The node just added is the commonest argument (a chain): its own id string, found without
+            // hashing it. Any other string, even an equal one, is looked up.
+            if last >= 0 && not (isNull a.Id) && obj.ReferenceEquals(a.Id, nodes[last].Id) then k <- last
+            elif isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
                 raise (GraphException(UnknownAncestor(id, a.Id)))
             resolved[j] <- k
             argShapes[j] <- shapes[k]

@@ -298,7 +298,8 @@ module Engine =
         let args = plan.Args
         let arg0 = plan.Arg0
         let arg1 = plan.Arg1
-        let argEdges = plan.ArgEdges
+        let argStart = plan.ArgStart
+        let argEdge = plan.ArgEdge
         let edge0 = plan.Edge0
         let edge1 = plan.Edge1
         let vjpFetch = plan.VjpFetch
@@ -369,7 +370,7 @@ module Engine =
                         | NodeKind.Tensor ->
                             let a = args[q]
                             for j in 0 .. a.Length - 1 do
-                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
                         | _ -> ()
                     else
                         let total = e.AdjointTensor q
@@ -387,12 +388,11 @@ module Engine =
                         if kinds[q] = NodeKind.Tensor then
                             let a = args[q]
                             for j in 0 .. a.Length - 1 do
-                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
                 elif kinds[q] <> NodeKind.Leaf then
                     // Its arguments sum what it hands them whether or not it needs an adjoint.
-                    let a = argEdges[q]
-                    for j in 0 .. a.Length - 1 do
-                        terms[a[j]] <- -0.0
+                    for k in argStart[q] .. argStart[q + 1] - 1 do
+                        terms[argEdge[k]] <- -0.0
         with ex ->
             fail plan current ex
         e.AdjointMode <- ValueSome mode
