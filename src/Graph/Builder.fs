@@ -92,6 +92,20 @@ type GraphBuilder(limits: Limits) =
 
     let apply id (op: Op) args = add id op args None
 
+    // The argument arrays of unary and binary ops, reused: `add` reads its arguments only while it runs,
+    // and a fresh array per node is a fair part of what building a large graph allocates.
+    let unary = Array.zeroCreate<NodeRef> 1
+    let binary = Array.zeroCreate<NodeRef> 2
+
+    let apply1 id (op: Op) (x: NodeRef) =
+        unary[0] <- x
+        add id op unary None
+
+    let apply2 id (op: Op) (a: NodeRef) (b: NodeRef) =
+        binary[0] <- a
+        binary[1] <- b
+        add id op binary None
+
     /// A leaf holding a value; a null value is the error Graph.Create gives for a missing one.
     let stored id (make: Shape -> Op) (value: Tensor) =
         if isNull value then
@@ -129,50 +143,50 @@ type GraphBuilder(limits: Limits) =
         | Error message -> raise (GraphException(UnknownOp((if isNull id then $"{op}{nodes.Count}" else id), message)))
 
     /// a + b.
-    member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.add [| a; b |]
+    member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.add a b
     /// a − b.
-    member _.Sub(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sub [| a; b |]
+    member _.Sub(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.sub a b
     /// a ⊙ b (element-wise).
-    member _.Mul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.mul [| a; b |]
+    member _.Mul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.mul a b
     /// a ⊘ b (element-wise).
-    member _.Div(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.div [| a; b |]
+    member _.Div(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.div a b
     /// −x.
-    member _.Neg(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.neg [| x |]
+    member _.Neg(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.neg x
     /// c·x.
-    member _.Scale(x: NodeRef, factor: double, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id (Ops.Elementwise.scale factor) [| x |]
+    member _.Scale(x: NodeRef, factor: double, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id (Ops.Elementwise.scale factor) x
     /// x ⊙ x.
-    member _.Square(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.square [| x |]
+    member _.Square(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.square x
     /// σ(x) element-wise.
-    member _.Sigmoid(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sigmoid [| x |]
+    member _.Sigmoid(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sigmoid x
     /// tanh x element-wise.
-    member _.Tanh(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.tanh [| x |]
+    member _.Tanh(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.tanh x
     /// max(x, 0) element-wise.
-    member _.Relu(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.relu [| x |]
+    member _.Relu(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.relu x
     /// eˣ element-wise.
-    member _.Exp(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.exp [| x |]
+    member _.Exp(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.exp x
     /// ln x element-wise.
-    member _.Log(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.log [| x |]
+    member _.Log(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.log x
     /// sin x element-wise.
-    member _.Sin(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sin [| x |]
+    member _.Sin(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sin x
     /// cos x element-wise.
-    member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.cos [| x |]
+    member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.cos x
     /// A B.
-    member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.matmul [| a; b |]
+    member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.matmul a b
     /// Xᵀ.
-    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.transpose [| x |]
+    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Linear.transpose x
     /// X + 1 bᵀ: the row b added to every row of X (a bias).
-    member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.addRow [| x; row |]
+    member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.addRow x row
     /// A⁻¹ B.
-    member _.Solve(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.solve [| a; b |]
+    member _.Solve(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.solve a b
     /// Σ of all elements.
-    member _.Sum(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sum [| x |]
+    member _.Sum(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.sum x
     /// Mean of all elements.
-    member _.Mean(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.mean [| x |]
+    member _.Mean(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.mean x
     /// ‖x‖².
-    member _.SquaredNorm(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sqnorm [| x |]
+    member _.SquaredNorm(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.sqnorm x
     /// Mean over rows of the cross-entropy between softmax(logits) and the target distributions.
     member _.SoftmaxCrossEntropy(logits: NodeRef, targets: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
-        apply id Ops.Loss.softmaxCrossEntropy [| logits; targets |]
+        apply2 id Ops.Loss.softmaxCrossEntropy logits targets
 
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =
