@@ -39,12 +39,15 @@ type Evaluation private (plan: Plan, lean: bool) =
     let scalarAdjoints = Array.zeroCreate<double> n
     // The VJP term of every successor edge into a 1×1 node, and one spare (see Plan.Edge1).
     let terms = Array.zeroCreate<double> (plan.SuccessorNode.Length + 1)
+    // Read only at non-1×1 nodes and nodes computed through Op.Forward: a plan of scalar nodes needs none
+    // of the three arrays below, which on a large graph are large-object allocations.
+    let perNode () = if plan.AllScalar then Array.Empty() else Array.zeroCreate n
     // Tensor values: every non-1×1 node, and a 1×1 mirror of the nodes that tensor ops read or write.
-    let values: Tensor[] = Array.zeroCreate n
+    let values: Tensor[] = perNode ()
     // The argument tensors of nodes computed through Op.Forward, made once.
-    let args: Tensor[][] = Array.zeroCreate n
+    let args: Tensor[][] = perNode ()
     // Tensor adjoints (1×1 mirrors for the tensor-op nodes among them), made on the first backward pass.
-    let adjoints: Tensor[] = Array.zeroCreate n
+    let adjoints: Tensor[] = perNode ()
     let bound = Array.zeroCreate<bool> n
     let mutable adjointMode: Adjoints voption = ValueNone
     // One scratch buffer per shape: a fan-out node's second and later VJP terms land here before

@@ -212,6 +212,9 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.Arg1 = arg1
     /// Whether each node is 1×1.
     member internal _.IsScalar = scalar
+    /// Whether every node is 1×1 and computed (if at all) by scalar kernels: then an evaluation needs no
+    /// tensor per node.
+    member internal _.AllScalar = not anyTensor
     /// For each node and argument slot, the successor edge that the slot is in its argument's list: where
     /// the backward pass puts the VJP term of that slot for the argument to sum. Slot j of node p is at
     /// ArgEdge[ArgStart[p] + j]: one flat array rather than one small array per node.
@@ -308,11 +311,11 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             argStart[p + 1] <- argStart[p] + a.Length
             let isScalar = shape.IsScalar
             scalar[p] <- isScalar
-            if not isScalar then anyTensor <- true
             let kind =
                 if op.Kind <> OpKind.Compute then NodeKind.Leaf
                 elif op.HasScalarKernel && op.Arity <= 2 && isScalar then NodeKind.Scalar
                 else NodeKind.Tensor
+            if not isScalar || kind = NodeKind.Tensor then anyTensor <- true
             kinds[p] <- kind
             codes[p] <- ScalarCode.ofNode kind op
             vjpFetch[p] <- if a.Length = 2 && op.VjpReadsArgs then a1 else p
