@@ -32,21 +32,42 @@ type GraphBuilder(limits: Limits) =
     // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
     let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
 
+    /// An unnamed node's id: its op name and its declaration index ("sin123"), made as one string
+    /// (concatenating the name with the index's own string would make two).
+    static let writeAutoId =
+        System.Buffers.SpanAction<char, struct (string * int)>(fun span (struct (name, count)) ->
+            System.MemoryExtensions.AsSpan(name).CopyTo span
+            let mutable written = 0
+            count.TryFormat(span.Slice name.Length, &written, System.ReadOnlySpan.Empty,
+                            System.Globalization.CultureInfo.InvariantCulture) |> ignore)
+
+    static let autoId (name: string) (count: int) =
+        let mutable digits = 1
+        let mutable rest = count / 10
+        while rest > 0 do
+            digits <- digits + 1
+            rest <- rest / 10
+        System.String.Create(name.Length + digits, struct (name, count), writeAutoId)
+
     let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
         if indexShared then
             index <- Dictionary(index)
             indexShared <- false
-        let id = if isNull id then op.Name + string nodes.Count else id
+        let id = if isNull id then autoId op.Name nodes.Count else id
         if index.ContainsKey id then raise (GraphException(DuplicateId id))
         if args.Length <> op.Arity then
             raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
         let resolved = Array.zeroCreate args.Length
         let argShapes = if args.Length < shapeScratch.Length then shapeScratch[args.Length] else Array.zeroCreate args.Length
         let argIds = Array.zeroCreate args.Length
+        let last = nodes.Count - 1
         for j in 0 .. args.Length - 1 do
             let a = args[j]
             let mutable k = -1
-            if isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
+            // The node just added is the commonest argument (a chain): its own id string, found without
+            // hashing it. Any other string, even an equal one, is looked up.
+            if last >= 0 && not (isNull a.Id) && obj.ReferenceEquals(a.Id, nodes[last].Id) then k <- last
+            elif isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
                 raise (GraphException(UnknownAncestor(id, a.Id)))
             resolved[j] <- k
             argShapes[j] <- shapes[k]
@@ -70,6 +91,20 @@ type GraphBuilder(limits: Limits) =
         { Id = id; Shape = shape }
 
     let apply id (op: Op) args = add id op args None
+
+    // The argument arrays of unary and binary ops, reused: `add` reads its arguments only while it runs,
+    // and a fresh array per node is a fair part of what building a large graph allocates.
+    let unary = Array.zeroCreate<NodeRef> 1
+    let binary = Array.zeroCreate<NodeRef> 2
+
+    let apply1 id (op: Op) (x: NodeRef) =
+        unary[0] <- x
+        add id op unary None
+
+    let apply2 id (op: Op) (a: NodeRef) (b: NodeRef) =
+        binary[0] <- a
+        binary[1] <- b
+        add id op binary None
 
     /// A leaf holding a value; a null value is the error Graph.Create gives for a missing one.
     let stored id (make: Shape -> Op) (value: Tensor) =
@@ -108,50 +143,50 @@ type GraphBuilder(limits: Limits) =
         | Error message -> raise (GraphException(UnknownOp((if isNull id then $"{op}{nodes.Count}" else id), message)))
 
     /// a + b.
-    member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.add [| a; b |]
+    member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.add a b
     /// a − b.
-    member _.Sub(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sub [| a; b |]
+    member _.Sub(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.sub a b
     /// a ⊙ b (element-wise).
-    member _.Mul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.mul [| a; b |]
+    member _.Mul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.mul a b
     /// a ⊘ b (element-wise).
-    member _.Div(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.div [| a; b |]
+    member _.Div(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.div a b
     /// −x.
-    member _.Neg(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.neg [| x |]
+    member _.Neg(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.neg x
     /// c·x.
-    member _.Scale(x: NodeRef, factor: double, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id (Ops.Elementwise.scale factor) [| x |]
+    member _.Scale(x: NodeRef, factor: double, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id (Ops.Elementwise.scale factor) x
     /// x ⊙ x.
-    member _.Square(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.square [| x |]
+    member _.Square(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.square x
     /// σ(x) element-wise.
-    member _.Sigmoid(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sigmoid [| x |]
+    member _.Sigmoid(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sigmoid x
     /// tanh x element-wise.
-    member _.Tanh(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.tanh [| x |]
+    member _.Tanh(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.tanh x
     /// max(x, 0) element-wise.
-    member _.Relu(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.relu [| x |]
+    member _.Relu(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.relu x
     /// eˣ element-wise.
-    member _.Exp(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.exp [| x |]
+    member _.Exp(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.exp x
     /// ln x element-wise.
-    member _.Log(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.log [| x |]
+    member _.Log(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.log x
     /// sin x element-wise.
-    member _.Sin(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.sin [| x |]
+    member _.Sin(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sin x
     /// cos x element-wise.
-    member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Elementwise.cos [| x |]
+    member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.cos x
     /// A B.
-    member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.matmul [| a; b |]
+    member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.matmul a b
     /// Xᵀ.
-    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.transpose [| x |]
+    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Linear.transpose x
     /// X + 1 bᵀ: the row b added to every row of X (a bias).
-    member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.addRow [| x; row |]
+    member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.addRow x row
     /// A⁻¹ B.
-    member _.Solve(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Linear.solve [| a; b |]
+    member _.Solve(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.solve a b
     /// Σ of all elements.
-    member _.Sum(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sum [| x |]
+    member _.Sum(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.sum x
     /// Mean of all elements.
-    member _.Mean(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.mean [| x |]
+    member _.Mean(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.mean x
     /// ‖x‖².
-    member _.SquaredNorm(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply id Ops.Reduce.sqnorm [| x |]
+    member _.SquaredNorm(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Reduce.sqnorm x
     /// Mean over rows of the cross-entropy between softmax(logits) and the target distributions.
     member _.SoftmaxCrossEntropy(logits: NodeRef, targets: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
-        apply id Ops.Loss.softmaxCrossEntropy [| logits; targets |]
+        apply2 id Ops.Loss.softmaxCrossEntropy logits targets
 
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =

@@ -39,12 +39,15 @@ type Evaluation private (plan: Plan, lean: bool) =
     let scalarAdjoints = Array.zeroCreate<double> n
     // The VJP term of every successor edge into a 1×1 node, and one spare (see Plan.Edge1).
     let terms = Array.zeroCreate<double> (plan.SuccessorNode.Length + 1)
+    // Read only at non-1×1 nodes and nodes computed through Op.Forward: a plan of scalar nodes needs none
+    // of the three arrays below, which on a large graph are large-object allocations.
+    let perNode () = if plan.AllScalar then Array.Empty() else Array.zeroCreate n
     // Tensor values: every non-1×1 node, and a 1×1 mirror of the nodes that tensor ops read or write.
-    let values: Tensor[] = Array.zeroCreate n
+    let values: Tensor[] = perNode ()
     // The argument tensors of nodes computed through Op.Forward, made once.
-    let args: Tensor[][] = Array.zeroCreate n
+    let args: Tensor[][] = perNode ()
     // Tensor adjoints (1×1 mirrors for the tensor-op nodes among them), made on the first backward pass.
-    let adjoints: Tensor[] = Array.zeroCreate n
+    let adjoints: Tensor[] = perNode ()
     let bound = Array.zeroCreate<bool> n
     let mutable adjointMode: Adjoints voption = ValueNone
     // One scratch buffer per shape: a fan-out node's second and later VJP terms land here before
@@ -298,7 +301,8 @@ module Engine =
         let args = plan.Args
         let arg0 = plan.Arg0
         let arg1 = plan.Arg1
-        let argEdges = plan.ArgEdges
+        let argStart = plan.ArgStart
+        let argEdge = plan.ArgEdge
         let edge0 = plan.Edge0
         let edge1 = plan.Edge1
         let vjpFetch = plan.VjpFetch
@@ -369,7 +373,7 @@ module Engine =
                         | NodeKind.Tensor ->
                             let a = args[q]
                             for j in 0 .. a.Length - 1 do
-                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
                         | _ -> ()
                     else
                         let total = e.AdjointTensor q
@@ -387,12 +391,11 @@ module Engine =
                         if kinds[q] = NodeKind.Tensor then
                             let a = args[q]
                             for j in 0 .. a.Length - 1 do
-                                if isScalar[a[j]] && needs[a[j]] then terms[argEdges[q][j]] <- e.VjpTensorScalar(q, j)
+                                if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
                 elif kinds[q] <> NodeKind.Leaf then
                     // Its arguments sum what it hands them whether or not it needs an adjoint.
-                    let a = argEdges[q]
-                    for j in 0 .. a.Length - 1 do
-                        terms[a[j]] <- -0.0
+                    for k in argStart[q] .. argStart[q + 1] - 1 do
+                        terms[argEdge[k]] <- -0.0
         with ex ->
             fail plan current ex
         e.AdjointMode <- ValueSome mode

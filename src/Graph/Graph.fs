@@ -88,6 +88,9 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
 
     /// The nodes in the order they were declared.
     member _.Nodes: IReadOnlyList<Node> = nodes
+    /// The same nodes as an array: Plan.Compile reads every one, and a call through the interface per node
+    /// is a fair part of its cost on a large graph.
+    member internal _.NodeArray = nodes
     /// The id of the output node z_n.
     member _.Output = output
     member _.Count = nodes.Length

@@ -118,9 +118,8 @@ type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int
 type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], values: Tensor option[], args: int[][],
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
-                   argEdges: int[][], edge0: int[], edge1: int[], codes: byte[], scalar: bool[]) =
-    let vjpFetch =
-        Array.init ids.Length (fun p -> if args[p].Length = 2 && ops[p].VjpReadsArgs then arg1[p] else p)
+                   argStart: int[], argEdge: int[], edge0: int[], edge1: int[], codes: byte[], scalar: bool[],
+                   vjpFetch: int[], anyTensor: bool) =
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -131,8 +130,8 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             index <- d
         index
 
-    let shared =
-        lazy
+    // Which buffers an InputsAndParameters evaluation shares (SharedBuffers), for a plan with non-1×1 nodes.
+    let pool () =
             (let n = ids.Length
              let needs = needsInputs
              let count p = shapes[p].Count
@@ -188,6 +187,13 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                      | _ -> ()
              SharedBuffers(valueBuffer, adjointBuffer, sizes.ToArray()))
 
+    let shared =
+        lazy
+            (if anyTensor then pool ()
+             // Every node is 1×1: nothing is pooled. The evaluation reads these arrays only at non-1×1
+             // nodes, so empty ones serve, and a graph of 1×1 nodes makes no n-sized arrays for them.
+             else SharedBuffers([||], [||], [||]))
+
     member _.Graph = graph
     member _.Count = ids.Length
     member _.Ids: IReadOnlyList<string> = ids
@@ -206,9 +212,14 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.Arg1 = arg1
     /// Whether each node is 1×1.
     member internal _.IsScalar = scalar
+    /// Whether every node is 1×1 and computed (if at all) by scalar kernels: then an evaluation needs no
+    /// tensor per node.
+    member internal _.AllScalar = not anyTensor
     /// For each node and argument slot, the successor edge that the slot is in its argument's list: where
-    /// the backward pass puts the VJP term of that slot for the argument to sum.
-    member internal _.ArgEdges = argEdges
+    /// the backward pass puts the VJP term of that slot for the argument to sum. Slot j of node p is at
+    /// ArgEdge[ArgStart[p] + j]: one flat array rather than one small array per node.
+    member internal _.ArgStart = argStart
+    member internal _.ArgEdge = argEdge
     /// ArgEdges of slots 0 and 1 of every node (slot 1 of a unary op, and both of a leaf, point at the
     /// spare term past the last edge, which nothing sums).
     member internal _.Edge0 = edge0
@@ -247,85 +258,114 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
         if mode = Adjoints.All then needsAll[p] else needsInputs[p]
 
     /// Compiles a validated graph.
+    ///
+    /// One pass per quantity over plain arrays: on a graph of 10⁴–10⁶ small nodes compiling costs as much
+    /// as evaluating, so nothing here goes through an interface, a closure or a per-node allocation.
     static member Compile(graph: Graph) =
         let order = graph.Order
         let n = order.Length
-        let position = Array.zeroCreate n
-        for p in 0 .. n - 1 do
-            position[order[p]] <- p
-        let nodes = graph.Nodes
-        let ancestors = graph.AncestorIndices
-        // A graph declared in topological order (every builder's) keeps its ancestor arrays as they are.
+        // A graph declared in topological order (every builder's) keeps its ancestor arrays and shapes as
+        // they are, and needs no position map.
         let mutable identity = true
         for p in 0 .. n - 1 do
             if order[p] <> p then identity <- false
+        let position =
+            if identity then order
+            else
+                let position = Array.zeroCreate n
+                for p in 0 .. n - 1 do
+                    position[order[p]] <- p
+                position
+        let nodes = graph.NodeArray
+        let ancestors = graph.AncestorIndices
+        let graphShapes = graph.Shapes
         let ids = Array.zeroCreate n
         let ops = Array.zeroCreate n
-        let shapes = Array.zeroCreate n
+        let shapes = if identity then graphShapes else Array.zeroCreate n
         let values = Array.zeroCreate n
-        let args = Array.zeroCreate n
+        let args = if identity then ancestors else Array.zeroCreate n
         let kinds = Array.zeroCreate n
+        let codes = Array.zeroCreate n
+        let scalar = Array.zeroCreate n
         let arg0 = Array.zeroCreate n
         let arg1 = Array.zeroCreate n
+        let vjpFetch = Array.zeroCreate n
+        let argStart = Array.zeroCreate (n + 1)
+        let mutable anyTensor = false
         for p in 0 .. n - 1 do
             let i = order[p]
             let node = nodes[i]
+            let op = node.Op
             ids[p] <- node.Id
-            ops[p] <- node.Op
-            shapes[p] <- graph.Shapes[i]
+            ops[p] <- op
+            let shape = graphShapes[i]
+            if not identity then
+                shapes[p] <- shape
+                args[p] <- Array.map (fun j -> position[j]) ancestors[i]
             values[p] <- node.Value
-            let a =
-                if identity then ancestors[i]
-                else Array.map (fun j -> position[j]) ancestors[i]
-            args[p] <- a
-            arg0[p] <- if a.Length > 0 then a[0] else -1
-            arg1[p] <- if a.Length > 1 then a[1] else arg0[p]
-            kinds[p] <-
-                if node.Op.Kind <> OpKind.Compute then NodeKind.Leaf
-                elif node.Op.HasScalarKernel && node.Op.Arity <= 2 && shapes[p].IsScalar then NodeKind.Scalar
+            let a = args[p]
+            let a0 = if a.Length > 0 then a[0] else -1
+            let a1 = if a.Length > 1 then a[1] else a0
+            arg0[p] <- a0
+            arg1[p] <- a1
+            argStart[p + 1] <- argStart[p] + a.Length
+            let isScalar = shape.IsScalar
+            scalar[p] <- isScalar
+            let kind =
+                if op.Kind <> OpKind.Compute then NodeKind.Leaf
+                elif op.HasScalarKernel && op.Arity <= 2 && isScalar then NodeKind.Scalar
                 else NodeKind.Tensor
+            if not isScalar || kind = NodeKind.Tensor then anyTensor <- true
+            kinds[p] <- kind
+            codes[p] <- ScalarCode.ofNode kind op
+            vjpFetch[p] <- if a.Length = 2 && op.VjpReadsArgs then a1 else p
         // Successor edges in CSR form, filled by visiting successors in plan order, slots in order.
         let successorStart = Array.zeroCreate (n + 1)
         for p in 0 .. n - 1 do
-            for a in args[p] do
-                successorStart[a + 1] <- successorStart[a + 1] + 1
+            let a = args[p]
+            for j in 0 .. a.Length - 1 do
+                successorStart[a[j] + 1] <- successorStart[a[j] + 1] + 1
         for p in 0 .. n - 1 do
             successorStart[p + 1] <- successorStart[p + 1] + successorStart[p]
-        let fill = Array.copy successorStart
-        let successorNode = Array.zeroCreate successorStart[n]
-        let successorSlot = Array.zeroCreate successorStart[n]
+        let edges = successorStart[n]
+        // Where the next edge into each node goes: successorStart shifted by one, built in place of a copy.
+        let fill = Array.zeroCreate n
+        System.Array.Copy(successorStart, fill, n)
+        let successorNode = Array.zeroCreate edges
+        let successorSlot = Array.zeroCreate edges
+        // The edge each argument slot lands in (ArgEdge), and the first two of them per node.
+        let argEdge = Array.zeroCreate edges
+        let edge0 = Array.zeroCreate n
+        let edge1 = Array.zeroCreate n
         for p in 0 .. n - 1 do
             let a = args[p]
+            let start = argStart[p]
             for slot in 0 .. a.Length - 1 do
-                successorNode[fill[a[slot]]] <- p
-                successorSlot[fill[a[slot]]] <- slot
-                fill[a[slot]] <- fill[a[slot]] + 1
+                let e = fill[a[slot]]
+                successorNode[e] <- p
+                successorSlot[e] <- slot
+                argEdge[start + slot] <- e
+                fill[a[slot]] <- e + 1
+            edge0[p] <- if a.Length > 0 then argEdge[start] else edges
+            edge1[p] <- if a.Length > 1 then argEdge[start + 1] else edges
         let output = position[graph.IndexOf graph.Output]
         let reachesOutput = Array.zeroCreate n
         reachesOutput[output] <- true
         for p in n - 1 .. -1 .. 0 do
             if reachesOutput[p] then
-                for a in args[p] do
-                    reachesOutput[a] <- true
+                let a = args[p]
+                for j in 0 .. a.Length - 1 do
+                    reachesOutput[a[j]] <- true
         let needsInputs = Array.zeroCreate n
         let reachedFromLeaves = Array.zeroCreate n
         for p in 0 .. n - 1 do
-            let mutable reached = ops[p].Kind = OpKind.Input || ops[p].Kind = OpKind.Parameter
-            for a in args[p] do
-                if reachedFromLeaves[a] then reached <- true
+            let kind = ops[p].Kind
+            let mutable reached = kind = OpKind.Input || kind = OpKind.Parameter
+            let a = args[p]
+            for j in 0 .. a.Length - 1 do
+                if reachedFromLeaves[a[j]] then reached <- true
             reachedFromLeaves[p] <- reached
             needsInputs[p] <- reached && reachesOutput[p]
-        let edges = successorNode.Length
-        let argEdges = args |> Array.map (fun a -> Array.zeroCreate<int> a.Length)
-        for e in 0 .. edges - 1 do
-            argEdges[successorNode[e]][successorSlot[e]] <- e
-        let edge0 = Array.create n edges
-        let edge1 = Array.create n edges
-        for p in 0 .. n - 1 do
-            let a = argEdges[p]
-            if a.Length > 0 then edge0[p] <- a[0]
-            if a.Length > 1 then edge1[p] <- a[1]
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
-             reachesOutput, needsInputs, kinds, arg0, arg1, argEdges, edge0, edge1,
-             Array.init n (fun p -> ScalarCode.ofNode kinds[p] ops[p]),
-             shapes |> Array.map _.IsScalar)
+             reachesOutput, needsInputs, kinds, arg0, arg1, argStart, argEdge, edge0, edge1, codes, scalar,
+             vjpFetch, anyTensor)

@@ -179,6 +179,19 @@ let ``builder names unnamed nodes by op and position, and its graph equals the r
     Assert.NotEqual(differentFactor, built)
 
 [<Fact>]
+let ``an unnamed node's id is its op name and its position in full, at every digit boundary`` () =
+    // The builder writes the position's digits itself (one string per id, not two).
+    let b = GraphBuilder()
+    let mutable h = b.Sin(b.Input("x", Tensor.Scalar 0.5))
+    let ids = ResizeArray [ h.Id ]
+    for _ in 2..1001 do
+        h <- b.Neg h
+        ids.Add h.Id
+    for k in [ 1; 9; 10; 99; 100; 999; 1000; 1001 ] do
+        Assert.Equal((if k = 1 then "sin" else "neg") + string k, ids[k - 1])
+    Assert.Equal("input0", GraphBuilder().Input(null, 1, 1).Id)
+
+[<Fact>]
 let ``a builder used again after Build leaves the graph it built unchanged`` () =
     let b = GraphBuilder()
     let x = b.Input("x", Tensor.Scalar 2.0)
