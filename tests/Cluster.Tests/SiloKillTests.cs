@@ -7,6 +7,8 @@ using Adjoint.Client;
 using Adjoint.Grains;
 using BatchOptions = Adjoint.Grains.BatchOptions;
 
+using static Adjoint.Tests.Shared.FaultChecks;
+
 namespace Adjoint.Cluster.Tests;
 
 /// <summary>
@@ -18,24 +20,6 @@ namespace Adjoint.Cluster.Tests;
 public sealed partial class SiloKillTests
 {
     private const int Evaluations = 1000;
-
-    // z_n and the λ an InputsAndParameters gradient returns, from the local engine.
-    private static EvaluationResult Expected(Plan plan, IReadOnlyDictionary<string, Tensor> bindings)
-    {
-        var e = Engine.bind(plan, bindings);
-        Engine.forward(e);
-        Engine.backward(Adjoints.InputsAndParameters, e);
-        var adjoints = new Dictionary<string, TensorData>();
-        for (var p = 0; p < plan.Count; p++)
-            if (plan.Op(p).Kind is OpKind.Input or OpKind.Parameter && e.AdjointAt(p) is { } lambda)
-                adjoints[plan.Ids[p]] = TensorData.From(lambda.Clone());
-        return new EvaluationResult { Output = TensorData.From(e.Output.Clone()), Adjoints = adjoints };
-    }
-
-    private static bool Same(EvaluationResult expected, EvaluationResult actual) =>
-        actual.Succeeded && Tensor.BitwiseEqual(expected.Output!.ToTensor(), actual.Output!.ToTensor())
-        && expected.Adjoints.Count == actual.Adjoints.Count
-        && expected.Adjoints.All(kv => actual.Adjoints.TryGetValue(kv.Key, out var a) && Tensor.BitwiseEqual(kv.Value.ToTensor(), a.ToTensor()));
 
     // The port in a silo address as Orleans prints it, "S127.0.0.1:40001:123456789".
     [GeneratedRegex(@":(\d+):\d+$")]
@@ -95,26 +79,9 @@ public sealed partial class SiloKillTests
             var withFault = clock.Elapsed;
             Assert.False(LocalCluster.IsRunning(process.Id), $"silo {victim} (pid {process.Id}) survived SIGKILL");
 
-            Assert.Equal(Evaluations, results.Count);
-            var wrong = new List<int>();
-            for (var i = 0; i < Evaluations; i++)
-            {
-                Assert.True(results[i].Succeeded, $"evaluation {i}: {results[i].Failure}");
-                if (!Same(expected[i], results[i]) || !Same(clean[i], results[i])) wrong.Add(i);
-            }
-            Assert.True(wrong.Count == 0, $"{wrong.Count} evaluations differ: {string.Join(",", wrong.Take(20))}");
-
-            var after = await graph.Grain.ReadParameters(version);
-            Assert.Equal(before.Keys.Order(), after.Keys.Order());
-            foreach (var (id, value) in before)
-                Assert.True(Tensor.BitwiseEqual(value.ToTensor(), after[id].ToTensor()), $"parameter {id} changed");
-            var live = await graph.Grain.CountLiveStates(version);
-            for (var i = 0; i < 100 && live != 0; i++)
-            {
-                await Task.Delay(100, ct);
-                live = await graph.Grain.CountLiveStates(version);
-            }
-            Assert.Equal(0, live);
+            AssertAllSame(expected, clean, results);
+            AssertParametersUnchanged(before, await graph.Grain.ReadParameters(version));
+            await AssertNoStateLeft(graph, version, TimeSpan.FromSeconds(10), ct);
 
             // A resubmitted batch (its call came in through the victim after all) ran on a fresh coordinator.
             var reruns = (await coordinator.Status()).Reruns + (graph.Coordinator == coordinator ? 0 : (await graph.Coordinator.Status()).Reruns);

@@ -3,6 +3,7 @@
 // gets every result once, bitwise equal to the local engine.
 using System.Diagnostics;
 using Orleans.TestingHost;
+using static Adjoint.Tests.Shared.FaultChecks;
 
 namespace Adjoint.Grains.Tests;
 
@@ -20,7 +21,7 @@ public sealed class CoordinatorLossTests
         var core = Graphs.RandomDag(seed: 23, size: 120);
         var inputs = Enumerable.Range(0, 1000).Select(s => Graphs.RandomInputs(core, s)).ToList();
         var plan = Plan.Compile(core);
-        var expected = inputs.Select(i => SiloLossTests.Expected(plan, i)).ToList();
+        var expected = inputs.Select(i => Expected(plan, i)).ToList();
         var builder = new TestClusterBuilder(3);
         builder.AddSiloBuilderConfigurator<SharedStorageSilo>();
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
@@ -58,23 +59,11 @@ public sealed class CoordinatorLossTests
             var withFault = clock.Elapsed;
             await stopping;
 
-            Assert.Equal(inputs.Count, results.Count);
-            var wrong = Enumerable.Range(0, inputs.Count)
-                .Where(i => !SiloLossTests.Same(expected[i], results[i]) || !SiloLossTests.Same(clean[i], results[i])).ToList();
-            Assert.True(wrong.Count == 0, $"{wrong.Count} evaluations differ: {string.Join(",", wrong.Take(20))}");
+            AssertAllSame(expected, clean, results);
             Assert.True(graph.Resubmits >= 1, "the batch was not resubmitted");
-            var after = await graph.Grain.ReadParameters(version);
-            Assert.Equal(before.Keys.Order(), after.Keys.Order());
-            foreach (var (node, value) in before)
-                Assert.True(Tensor.BitwiseEqual(value.ToTensor(), after[node].ToTensor()), $"parameter {node} changed");
+            AssertParametersUnchanged(before, await graph.Grain.ReadParameters(version));
             // The lost coordinator's evaluations are abandoned in the background once the cluster settles.
-            var live = await graph.Grain.CountLiveStates(version);
-            for (var i = 0; i < 300 && live != 0; i++)
-            {
-                await Task.Delay(50, Ct);
-                live = await graph.Grain.CountLiveStates(version);
-            }
-            Assert.Equal(0, live);
+            await AssertNoStateLeft(graph, version, TimeSpan.FromSeconds(15), Ct);
             TestContext.Current.TestOutputHelper?.WriteLine(
                 $"1000 evaluations completed with the coordinator's silo {(kill ? "killed" : "stopped")} mid-batch; resubmits {graph.Resubmits}; " +
                 $"fault-free {faultFree.TotalMilliseconds:F0} ms, with fault {withFault.TotalMilliseconds:F0} ms, extra {(withFault - faultFree).TotalMilliseconds:F0} ms");

@@ -1,4 +1,6 @@
 // Issue 7, item 4: the cap on one client's evaluations in flight, over all its concurrent batches.
+using Adjoint.Tests.Shared;
+
 namespace Adjoint.Grains.Tests;
 
 /// <summary>
@@ -38,7 +40,7 @@ public sealed class InFlightCapTests(CappedCluster fixture)
         var plan = Plan.Compile(core);
         Assert.Equal(inputs.Count, results.Count);
         for (var i = 0; i < inputs.Count; i++)
-            Assert.True(SiloLossTests.Same(SiloLossTests.Expected(plan, inputs[i]), results[i]), $"evaluation {i} differs from the local engine: {results[i].Failure}");
+            Assert.True(FaultChecks.Same(FaultChecks.Expected(plan, inputs[i]), results[i]), $"evaluation {i} differs from the local engine: {results[i].Failure}");
     }
 
     [Fact]

@@ -1,5 +1,7 @@
 // Issue 7, item 4: the message size limit. Orleans 10 drops an oversized message with its connection and
 // tells the caller nothing (the call waits for its response timeout); here every oversize is a clear error.
+using Adjoint.Tests.Shared;
+
 namespace Adjoint.Grains.Tests;
 
 /// <summary>
@@ -35,7 +37,7 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var results = await graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.InputsAndParameters, Window = 8 }, Ct).WaitAsync(Guard, Ct);
         var plan = Plan.Compile(core);
         for (var i = 0; i < inputs.Count; i++)
-            Assert.True(SiloLossTests.Same(SiloLossTests.Expected(plan, inputs[i]), results[i]), $"evaluation {i} differs from the local engine");
+            Assert.True(FaultChecks.Same(FaultChecks.Expected(plan, inputs[i]), results[i]), $"evaluation {i} differs from the local engine");
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using Orleans.Configuration;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Orleans.TestingHost;
+using static Adjoint.Tests.Shared.FaultChecks;
 
 namespace Adjoint.Grains.Tests;
 
@@ -73,24 +74,6 @@ public sealed class SiloLossTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    // z_n and the λ an InputsAndParameters gradient returns, from the local engine.
-    internal static EvaluationResult Expected(Plan plan, IReadOnlyDictionary<string, Tensor> inputs)
-    {
-        var e = Engine.bind(plan, inputs);
-        Engine.forward(e);
-        Engine.backward(Adjoints.InputsAndParameters, e);
-        var adjoints = new Dictionary<string, TensorData>();
-        for (var p = 0; p < plan.Count; p++)
-            if (plan.Op(p).Kind is OpKind.Input or OpKind.Parameter && e.AdjointAt(p) is { } lambda)
-                adjoints[plan.Ids[p]] = TensorData.From(lambda.Clone());
-        return new EvaluationResult { Output = TensorData.From(e.Output.Clone()), Adjoints = adjoints };
-    }
-
-    internal static bool Same(EvaluationResult expected, EvaluationResult actual) =>
-        actual.Succeeded && Tensor.BitwiseEqual(expected.Output!.ToTensor(), actual.Output!.ToTensor())
-        && expected.Adjoints.Count == actual.Adjoints.Count
-        && expected.Adjoints.All(kv => actual.Adjoints.TryGetValue(kv.Key, out var a) && Tensor.BitwiseEqual(kv.Value.ToTensor(), a.ToTensor()));
-
     [Fact]
     public async Task A_silo_stopped_mid_batch_loses_no_evaluation_and_no_parameter()
     {
@@ -136,25 +119,9 @@ public sealed class SiloLossTests
             var withFault = clock.Elapsed;
             await stopping;
 
-            Assert.Equal(inputs.Count, results.Count);
-            var wrong = new List<int>();
-            for (var i = 0; i < inputs.Count; i++)
-            {
-                Assert.True(results[i].Succeeded, results[i].Failure?.ToString());
-                if (!Same(expected[i], results[i]) || !Same(clean[i], results[i])) wrong.Add(i);
-            }
-            Assert.True(wrong.Count == 0, $"{wrong.Count} evaluations differ: {string.Join(",", wrong.Take(20))}");
-            var after = await graph.Grain.ReadParameters(version);
-            Assert.Equal(before.Keys.Order(), after.Keys.Order());
-            foreach (var (id, value) in before)
-                Assert.True(Tensor.BitwiseEqual(value.ToTensor(), after[id].ToTensor()), $"parameter {id} changed");
-            var live = await graph.Grain.CountLiveStates(version);
-            for (var i = 0; i < 100 && live != 0; i++)
-            {
-                await Task.Delay(50, Ct);
-                live = await graph.Grain.CountLiveStates(version);
-            }
-            Assert.Equal(0, live);
+            AssertAllSame(expected, clean, results);
+            AssertParametersUnchanged(before, await graph.Grain.ReadParameters(version));
+            await AssertNoStateLeft(graph, version, TimeSpan.FromSeconds(5), Ct);
             var reruns = coordinatorLost ? 0 : (await graph.Coordinator.Status()).Reruns;
             TestContext.Current.TestOutputHelper?.WriteLine(
                 $"1000 evaluations completed with a silo stopped mid-batch ({(coordinatorLost ? "coordinator's silo: batch resubmitted by the client" : "coordinator re-ran lost evaluations")}); " +
