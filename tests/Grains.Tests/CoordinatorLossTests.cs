@@ -22,11 +22,7 @@ public sealed class CoordinatorLossTests
         var inputs = Enumerable.Range(0, 1000).Select(s => Graphs.RandomInputs(core, s)).ToList();
         var plan = Plan.Compile(core);
         var expected = inputs.Select(i => Expected(plan, i)).ToList();
-        var builder = new TestClusterBuilder(3);
-        builder.AddSiloBuilderConfigurator<SharedStorageSilo>();
-        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Ct);
+        await using var cluster = await SharedStorageSilo.StartThree(Ct);
         try
         {
             var id = $"coordinator-loss-{Guid.NewGuid():N}";

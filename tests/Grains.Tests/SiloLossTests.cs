@@ -57,6 +57,17 @@ public sealed class SharedTestStorage(DeepCopier copier) : IGrainStorage
 /// (state whose messages were lost with a silo: the tests wait for none to be left).</summary>
 public sealed class SharedStorageSilo : ISiloConfigurator
 {
+    /// <summary>A started cluster of three such silos on real sockets, as the silo-loss tests need it.</summary>
+    public static async Task<TestCluster> StartThree(CancellationToken ct)
+    {
+        var builder = new TestClusterBuilder(3);
+        builder.AddSiloBuilderConfigurator<SharedStorageSilo>();
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        var cluster = builder.Build();
+        await cluster.DeployAsync(ct);
+        return cluster;
+    }
+
     public void Configure(ISiloBuilder siloBuilder)
     {
         siloBuilder.UseAdjoint(o =>
@@ -81,11 +92,7 @@ public sealed class SiloLossTests
         // The fault-free reference: the local engine, computed before any silo runs.
         var reference = Graphs.RandomDag(seed: 21, size: 150);
         var expected = Enumerable.Range(0, 1000).Select(s => Expected(Plan.Compile(reference), Graphs.RandomInputs(reference, s))).ToList();
-        var builder = new TestClusterBuilder(3);
-        builder.AddSiloBuilderConfigurator<SharedStorageSilo>();
-        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync(Ct);
+        await using var cluster = await SharedStorageSilo.StartThree(Ct);
         try
         {
             var core = Graphs.RandomDag(seed: 21, size: 150);
