@@ -69,7 +69,7 @@ public sealed class GraphGrain(
         var record = new GraphVersionRecord
         {
             Version = _state.State.LastVersion + 1,
-            Json = GraphFile.toJson(graph),
+            Json = GraphFile.toCompactJson(graph),
             Partitions = k,
             Parts = Partition.assign(plan, k),
         };

@@ -283,11 +283,13 @@ let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
             w.WriteEndArray()
         w.WriteEndArray()
 
-/// The graph as JSON text with every stored value inline.
-let toJson (graph: Graph) : string =
+/// The graph as JSON text with every stored value inline, indented (for files people read and diff) or
+/// not (for messages and storage: indenting puts each number of a stored value on its own line, which
+/// makes a graph of constants and parameters about three times larger).
+let write (indented: bool) (graph: Graph) : string =
     use stream = new MemoryStream()
     (
-        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = indented))
         w.WriteStartObject()
         w.WriteString("format", Format)
         w.WriteNumber("version", Version)
@@ -321,6 +323,12 @@ let toJson (graph: Graph) : string =
         w.WriteEndObject()
     )
     Text.Encoding.UTF8.GetString(stream.ToArray())
+
+/// The graph as indented JSON text with every stored value inline (the file format).
+let toJson (graph: Graph) : string = write true graph
+
+/// The graph as JSON text on one line, every stored value inline: what deploys send and graph grains store.
+let toCompactJson (graph: Graph) : string = write false graph
 
 /// Writes the graph to a file, values inline.
 let save (graph: Graph) (path: string) = File.WriteAllText(path, toJson graph)

@@ -45,6 +45,14 @@ let ``save then load gives an equal graph, attributes and values included`` (spe
     Assert.Equal(g, back)
     Assert.Equal(GraphFile.toJson g, GraphFile.toJson back)
 
+[<Property(MaxTest = 100, Arbitrary = [| typeof<RandomDag.Arbitraries> |])>]
+let ``the compact form parses to the same graph as the indented one, on one line`` (spec: RandomDag.Spec) =
+    let g = (RandomDag.realise spec).Graph
+    let compact = GraphFile.toCompactJson g
+    Assert.DoesNotContain("\n", compact)
+    Assert.Equal(g, GraphFile.parse compact null)
+    Assert.Equal(GraphFile.toJson g, GraphFile.toJson (GraphFile.parse compact null))
+
 [<Fact>]
 let ``extreme doubles survive save and load bit for bit`` () =
     let values = [| -0.0; 0.0; 5e-324; -2.2250738585072014e-308; 1.7976931348623157e308; 0.1; 1.0 / 3.0; -Math.PI; 1e-300 |]

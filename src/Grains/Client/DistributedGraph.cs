@@ -53,7 +53,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// is sent), or the cluster rejected it.</exception>
     public Task<DeployResult> Deploy(Graph graph, int partitions = 0)
     {
-        var json = GraphFile.toJson(graph);
+        var json = GraphFile.toCompactJson(graph);
         MessageSize.CheckGraph(graph, json);
         return Grain.Deploy(json, partitions);
     }
