@@ -10,7 +10,7 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
 
     public override async Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(CancellationToken cancellationToken = default)
     {
-        var stored = await distributed.Grain.ReadParameters(Version).WaitAsync(cancellationToken);
+        var stored = await distributed.ReadParameters(Version, cancellationToken);
         return stored.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor());
     }
 
@@ -31,5 +31,5 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
     }
 
     private protected override Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken) =>
-        distributed.Grain.Step(Version, optimizer, gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value))).WaitAsync(cancellationToken);
+        distributed.Step(Version, optimizer, gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), cancellationToken);
 }

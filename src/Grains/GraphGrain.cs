@@ -150,6 +150,42 @@ public sealed class GraphGrain(
     {
         var graph = await Load(version);
         var ps = Parameters(graph).ToList();
+        // An answer over the limit would be dropped by Orleans with its connection, and the caller wait
+        // for its response timeout.
+        var bytes = ps.Sum(p => ParameterBytes(graph.Plan, p));
+        if (bytes > messages.Budget)
+            throw new LimitExceededException("MaxMessageBodySize", messages.Limit,
+                $"graph '{this.GetPrimaryKeyString()}' version {graph.Version}: its {ps.Count} parameters take {bytes} bytes in a message, "
+                + $"more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); read them by pages (ReadParameterPage, as DistributedGraph.ReadParameters does)");
+        return await Read(graph, ps);
+    }
+
+    /// <inheritdoc/>
+    public async Task<ParameterPage> ReadParameterPage(int version, int from, long maxBytes)
+    {
+        var graph = await Load(version);
+        var ps = Parameters(graph).ToList();
+        if (from < 0 || from > ps.Count) throw new ArgumentOutOfRangeException(nameof(from), $"graph '{this.GetPrimaryKeyString()}' version {graph.Version} has {ps.Count} parameters, no page starts at {from}");
+        var budget = Math.Min(messages.Budget, maxBytes);
+        var end = from;
+        long bytes = 0;
+        while (end < ps.Count && (end == from || bytes + ParameterBytes(graph.Plan, ps[end]) <= budget))
+            bytes += ParameterBytes(graph.Plan, ps[end++]);
+        // A parameter too large for the caller alone: it could never be sent (nor deployed to this silo).
+        if (bytes > budget)
+        {
+            var shape = graph.Plan.Shape(ps[from]);
+            throw new LimitExceededException("MaxMessageBodySize", Math.Min(messages.Limit, maxBytes),
+                $"parameter '{graph.Plan.Ids[ps[from]]}' of shape {shape.Rows}x{shape.Cols} takes {bytes} bytes in a message, more than the {budget} bytes the caller can receive");
+        }
+        return new ParameterPage(await Read(graph, ps.GetRange(from, end - from)), end < ps.Count ? end : -1);
+    }
+
+    private static long ParameterBytes(Plan plan, int p) =>
+        MessageSize.ParameterBytes(plan.Ids[p], (long)plan.Shape(p).Rows * plan.Shape(p).Cols);
+
+    private static async Task<Dictionary<string, TensorData>> Read(DeployedGraph graph, List<int> ps)
+    {
         var values = await Task.WhenAll(ps.Select(p => graph.Node(p).GetParameter()));
         return ps.Select((p, i) => (graph.Plan.Ids[p], values[i])).ToDictionary(x => x.Item1, x => x.Item2);
     }

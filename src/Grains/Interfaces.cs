@@ -26,13 +26,20 @@ public interface IGraphGrain : IGrainWithStringKey
     /// <summary>Removes a version and the stored parameter values of its nodes.</summary>
     [Alias("undeploy")] Task Undeploy(int version);
 
-    /// <summary>The current value of every parameter of a version, by node id.</summary>
+    /// <summary>The current value of every parameter of a version, by node id, in one answer: refused
+    /// with <see cref="LimitExceededException"/> when they do not fit in one message (read them by pages,
+    /// as <see cref="DistributedGraph.ReadParameters"/> does).</summary>
     [Alias("read-parameters")] Task<Dictionary<string, TensorData>> ReadParameters(int version);
+
+    /// <summary>The parameters of a version from the <paramref name="from"/>-th on (in plan order), as many
+    /// as fit in <paramref name="maxBytes"/> (and in this silo's message size limit); at least one.</summary>
+    [Alias("read-parameter-page")] Task<ParameterPage> ReadParameterPage(int version, int from, long maxBytes);
 
     /// <summary>Overwrites a parameter's stored value.</summary>
     [Alias("write-parameter")] Task WriteParameter(int version, string node, TensorData value);
 
-    /// <summary>One optimizer step in every parameter grain named, with the gradient given for it.</summary>
+    /// <summary>One optimizer step in every parameter grain named, with the gradient given for it. The
+    /// gradients travel in this one message; <see cref="DistributedGraph.Step"/> splits them to fit.</summary>
     [Alias("step")] Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients);
 
     /// <summary>The per-evaluation state entries alive in all node grains of a version.</summary>

@@ -8,7 +8,8 @@ namespace Adjoint.Grains.Tests;
 /// On two silos with 64 KiB messages: oversized inputs are refused before they are sent, a node whose
 /// value is over the limit fails its evaluation by name, results that would not fit are refused up front,
 /// work items that together exceed the limit travel in several messages, graphs and stored states that
-/// would not fit are refused at deployment, and the silos keep serving.
+/// would not fit are refused at deployment, parameters too many for one message are read by pages and
+/// stepped in parts, and the silos keep serving.
 /// </summary>
 [Trait("Category", "Reliability")]
 [Collection(CappedCollection.Name)]
@@ -177,6 +178,51 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         Assert.Equal("parameter 'w' of shape 40x40: its stored state (value and Adam moments) would take 77120 bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
         Assert.Equal("MaxMessageBodySize", e.Limit);
         Assert.True(Tensor.BitwiseEqual(Filled(40, 40, 0.25 - 0.01), (await graph.Grain.ReadParameters(version))["w"].ToTensor()), "the refused step changed the parameter");
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Parameters_that_together_exceed_one_message_are_read_by_pages_and_stepped_in_parts()
+    {
+        // Six 40x40 parameters: 12.8 KB each travels alone, all six (77 KB) do not fit in one 64 KiB message.
+        var b = new GraphBuilder();
+        var sums = Enumerable.Range(0, 6).Select(k => b.Sum(b.Parameter($"w{k}", Filled(40, 40, 0)))).ToList();
+        var core = b.Build(sums.Skip(1).Aggregate(sums[0], (acc, x) => b.Add(acc, x)));
+        var (graph, version) = await Deploy("parameters", core);
+        for (var k = 0; k < 6; k++) await graph.Grain.WriteParameter(version, $"w{k}", TensorData.From(Filled(40, 40, k + 1)));
+
+        // All at once: refused by name and size rather than lost with the connection.
+        var refused = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.ReadParameters(version).WaitAsync(Guard, Ct));
+        Assert.Equal("MaxMessageBodySize", refused.Limit);
+        Assert.Equal($"graph '{graph.GraphId}' version {version}: its 6 parameters take 77496 bytes in a message, more than the message size limit of 65536 bytes (MaxMessageBodySize); "
+                     + "read them by pages (ReadParameterPage, as DistributedGraph.ReadParameters does)", refused.Message);
+
+        async Task AssertParameters(Func<int, double> expected)
+        {
+            var read = await graph.ReadParameters(version, Ct).WaitAsync(Guard, Ct);
+            Assert.Equal(6, read.Count);
+            for (var k = 0; k < 6; k++)
+                Assert.True(Tensor.BitwiseEqual(Filled(40, 40, expected(k)), read[$"w{k}"].ToTensor()), $"w{k} differs");
+        }
+        await AssertParameters(k => k + 1);
+
+        // A page holds what fits in the caller's budget, and at least one parameter.
+        var page = await graph.Grain.ReadParameterPage(version, 2, 30_000);
+        Assert.Equal(["w2", "w3"], page.Values.Keys.Order());
+        Assert.Equal(4, page.Next);
+        var tooSmall = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.ReadParameterPage(version, 0, 1_000));
+        Assert.Equal("parameter 'w0' of shape 40x40 takes 12916 bytes in a message, more than the 1000 bytes the caller can receive", tooSmall.Message);
+
+        // Six gradients in one Step would be one oversized message; the client sends them in parts.
+        var gradients = Enumerable.Range(0, 6).ToDictionary(k => $"w{k}", _ => TensorData.From(Filled(40, 40, 1)));
+        await graph.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradients, Ct).WaitAsync(Guard, Ct);
+        await AssertParameters(k => k + 1 - 0.01);
+
+        // A gradient that could never travel is refused before anything is sent: no parameter moves.
+        var oversized = new Dictionary<string, TensorData> { ["w0"] = TensorData.From(Filled(1, 40, 1)), ["w1"] = TensorData.From(Filled(100, 100, 1)) };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, oversized, Ct));
+        Assert.StartsWith("parameter 'w1': a gradient of shape 100x100 takes 80032 bytes in a message, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
+        await AssertParameters(k => k + 1 - 0.01);
         await AssertStillServing();
     }
 }

@@ -59,6 +59,40 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     }
 
     /// <summary>
+    /// The current value of every parameter of a version, by node id, read by pages that fit in this
+    /// client's message size limit (a model's parameters together may be far larger than one message).
+    /// </summary>
+    public async Task<Dictionary<string, TensorData>> ReadParameters(int version, CancellationToken cancellationToken = default)
+    {
+        var values = new Dictionary<string, TensorData>();
+        var from = 0;
+        while (from >= 0)
+        {
+            var page = await Grain.ReadParameterPage(version, from, MessageSize.Budget).WaitAsync(cancellationToken);
+            foreach (var (id, value) in page.Values) values[id] = value;
+            from = page.Next;
+        }
+        return values;
+    }
+
+    /// <summary>
+    /// One optimizer step in every parameter named, with the gradient given for it. The gradients go in
+    /// as many messages as they need (each parameter's step is its own, so splitting changes nothing).
+    /// </summary>
+    /// <exception cref="ArgumentException">One gradient alone is over the message size limit (checked before
+    /// anything is sent; no parameter is stepped).</exception>
+    public async Task Step(int version, OptimizerSettings settings, IReadOnlyDictionary<string, TensorData> gradients, CancellationToken cancellationToken = default)
+    {
+        var items = gradients.ToList();
+        static long Bytes(KeyValuePair<string, TensorData> g) => MessageSize.ParameterBytes(g.Key, g.Value.Data.LongLength);
+        foreach (var g in items)
+            if (Bytes(g) > MessageSize.Budget)
+                throw new ArgumentException($"parameter '{g.Key}': {MessageSize.TooLarge("a gradient", g.Value.Rows, g.Value.Cols)}", nameof(gradients));
+        foreach (var part in MessageSize.Split(items, Bytes))
+            await Grain.Step(version, settings, part.ToDictionary(g => g.Key, g => g.Value)).WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
     /// Evaluates a version once per input set (null or empty: stored values only); results in the order
     /// of the input sets. Cancelling the token cancels the batch in the cluster.
     /// </summary>

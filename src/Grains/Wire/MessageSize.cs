@@ -123,6 +123,9 @@ public sealed class MessageSize
             $"the graph takes {bytes} bytes in a message, its JSON with every stored value inline{value}, more than the message size limit of {Limit} bytes (MaxMessageBodySize)", null);
     }
 
+    /// <summary>The bytes a parameter's value (or gradient) takes in a message that names it.</summary>
+    public static long ParameterBytes(string id, long elements) => ItemOverhead + IdOverhead + 2L * id.Length + TensorBytes(elements);
+
     /// <summary>The bytes a parameter's stored state takes: its value and, once Adam has run, its moments.</summary>
     public static long ParameterStateBytes(params TensorData?[] tensors) => ItemOverhead + tensors.Sum(t => t is null ? 0 : TensorBytes(t.Data.LongLength));
 

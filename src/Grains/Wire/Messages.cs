@@ -107,6 +107,13 @@ public sealed record CoordinatorStatus([property: Id(0)] string Silo, [property:
     [Id(4)] public int Waiting { get; init; }
 }
 
+/// <summary>
+/// Some of a version's parameters, as many as fit in one message from the one asked for (in plan order),
+/// and where the next page starts (−1: none left).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.parameter-page.v1")]
+public sealed record ParameterPage([property: Id(0)] Dictionary<string, TensorData> Values, [property: Id(1)] int Next);
+
 /// <summary>An op failed: which node, which op, and the op's message.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.failure.v1")]
 public sealed record EvaluationFailure(
