@@ -37,6 +37,9 @@ type Evaluation private (plan: Plan, lean: bool) =
     let pool = if lean then shared.Sizes |> Array.map (fun c -> Array.zeroCreate<double> c) else null
     let scalarValues = Array.zeroCreate<double> n
     let scalarAdjoints = Array.zeroCreate<double> n
+    // The second argument of every binary node whose VJP reads its arguments and that the passes compute
+    // through Direct, saved at p by the forward pass (see Direct.forward).
+    let operands = Array.zeroCreate<double> (if plan.SavesOperands then n else 0)
     // The VJP term of every successor edge into a 1×1 node, and one spare (see Plan.Edge1).
     let terms = Array.zeroCreate<double> (plan.SuccessorNode.Length + 1)
     // Read only at non-1×1 nodes and nodes computed through Op.Forward: a plan of scalar nodes needs none
@@ -92,6 +95,7 @@ type Evaluation private (plan: Plan, lean: bool) =
     member _.KeepsAllValues = not lean
     member internal _.ScalarValues = scalarValues
     member internal _.ScalarAdjoints = scalarAdjoints
+    member internal _.Operands = operands
     member internal _.Terms = terms
     member internal _.Bound = bound
     member internal _.Scratch(shape: Shape) =
@@ -198,19 +202,30 @@ module internal Prefetch =
 /// Direct calls of an element-wise op's scalar kernels from the passes. The node's ScalarCode says its
 /// op is a 'T, and 'T is sealed: the JIT calls the override without a virtual call and inlines it.
 module internal Direct =
-    /// z_p = f_p(z_a, z_b).
-    let inline forward<'T when 'T :> Op and 'T: not struct> (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (p: int) =
-        z[p] <- Unsafe.As<'T>(ops[p]).ForwardScalar(z[arg0[p]], z[arg1[p]])
+    /// z_p = f_p(z_a, z_b), and z_b saved at p of `operands` when the op is binary and its VJP reads it.
+    ///
+    /// A one-value tape: the backward pass then reads z_b in node order instead of at b, which on a large
+    /// graph lies anywhere. The term λ_q ∂f_q/∂z_a (for mul, λ_q z_b) is on the backward pass's critical
+    /// path, and even fetched 16–64 nodes ahead the read of z_b held it up: on random DAGs of 10⁶ nodes
+    /// the backward pass went from 26–36 to 23–26 ns a node, and faster at every size, for one store in
+    /// the forward pass of a value it has in hand. Saving z_a too cost the forward pass 2–4 ns a node for
+    /// no further gain: a binary node's first argument is most often the node just computed.
+    let inline forward<'T when 'T :> Op and 'T: not struct> (binary: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (operands: double[]) (p: int) =
+        let op = Unsafe.As<'T>(ops[p])
+        let a = z[arg0[p]]
+        let b = z[arg1[p]]
+        // The same way every time for a given op type: each op's call is its own copy of this code.
+        if binary && op.VjpReadsArgs then operands[p] <- b
+        z[p] <- op.ForwardScalar(a, b)
 
     /// The terms λ_q ∂f_q/∂z_a and (for a binary op) λ_q ∂f_q/∂z_b, into the edges their arguments sum.
     let inline vjp<'T when 'T :> Op and 'T: not struct>
-        (binary: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (terms: double[]) (edge0: int[]) (edge1: int[])
+        (binary: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (operands: double[]) (terms: double[]) (edge0: int[]) (edge1: int[])
         (q: int) (l: double) =
         let op = Unsafe.As<'T>(ops[q])
-        // Only what the VJP reads is loaded: on a large graph another node's value is a cache miss. Each
-        // op's test is its own branch, always taken the same way.
+        // Only what the VJP reads is loaded. Each op's test is its own branch, always taken the same way.
         let a = if op.VjpReadsArgs then z[arg0[q]] else 0.0
-        let b = if op.VjpReadsArgs then z[arg1[q]] else 0.0
+        let b = if binary && op.VjpReadsArgs then operands[q] else 0.0
         let zq = if op.VjpReadsOutput then z[q] else 0.0
         terms[edge0[q]] <- op.VjpScalar(a, b, zq, l, 0)
         if binary then terms[edge1[q]] <- op.VjpScalar(a, b, zq, l, 1)
@@ -238,6 +253,7 @@ module Engine =
         let arg0 = plan.Arg0
         let arg1 = plan.Arg1
         let z = e.ScalarValues
+        let saved = e.Operands
         let bound = e.Bound
         let n = plan.Count
         e.AdjointMode <- ValueNone
@@ -252,20 +268,20 @@ module Engine =
                         Prefetch.at zp arg0[f]
                         Prefetch.at zp arg1[f]
                 match codes[p] with
-                | ScalarCode.Add -> Direct.forward<Ops.Elementwise.Add> ops z arg0 arg1 p
-                | ScalarCode.Sub -> Direct.forward<Ops.Elementwise.Sub> ops z arg0 arg1 p
-                | ScalarCode.Mul -> Direct.forward<Ops.Elementwise.Mul> ops z arg0 arg1 p
-                | ScalarCode.Div -> Direct.forward<Ops.Elementwise.Div> ops z arg0 arg1 p
-                | ScalarCode.Neg -> Direct.forward<Ops.Elementwise.Neg> ops z arg0 arg1 p
-                | ScalarCode.Scale -> Direct.forward<Ops.Elementwise.Scale> ops z arg0 arg1 p
-                | ScalarCode.Square -> Direct.forward<Ops.Elementwise.Square> ops z arg0 arg1 p
-                | ScalarCode.Sigmoid -> Direct.forward<Ops.Elementwise.Sigmoid> ops z arg0 arg1 p
-                | ScalarCode.Tanh -> Direct.forward<Ops.Elementwise.Tanh> ops z arg0 arg1 p
-                | ScalarCode.Relu -> Direct.forward<Ops.Elementwise.Relu> ops z arg0 arg1 p
-                | ScalarCode.Exp -> Direct.forward<Ops.Elementwise.Exp> ops z arg0 arg1 p
-                | ScalarCode.Log -> Direct.forward<Ops.Elementwise.Log> ops z arg0 arg1 p
-                | ScalarCode.Sin -> Direct.forward<Ops.Elementwise.Sin> ops z arg0 arg1 p
-                | ScalarCode.Cos -> Direct.forward<Ops.Elementwise.Cos> ops z arg0 arg1 p
+                | ScalarCode.Add -> Direct.forward<Ops.Elementwise.Add> true ops z arg0 arg1 saved p
+                | ScalarCode.Sub -> Direct.forward<Ops.Elementwise.Sub> true ops z arg0 arg1 saved p
+                | ScalarCode.Mul -> Direct.forward<Ops.Elementwise.Mul> true ops z arg0 arg1 saved p
+                | ScalarCode.Div -> Direct.forward<Ops.Elementwise.Div> true ops z arg0 arg1 saved p
+                | ScalarCode.Neg -> Direct.forward<Ops.Elementwise.Neg> false ops z arg0 arg1 saved p
+                | ScalarCode.Scale -> Direct.forward<Ops.Elementwise.Scale> false ops z arg0 arg1 saved p
+                | ScalarCode.Square -> Direct.forward<Ops.Elementwise.Square> false ops z arg0 arg1 saved p
+                | ScalarCode.Sigmoid -> Direct.forward<Ops.Elementwise.Sigmoid> false ops z arg0 arg1 saved p
+                | ScalarCode.Tanh -> Direct.forward<Ops.Elementwise.Tanh> false ops z arg0 arg1 saved p
+                | ScalarCode.Relu -> Direct.forward<Ops.Elementwise.Relu> false ops z arg0 arg1 saved p
+                | ScalarCode.Exp -> Direct.forward<Ops.Elementwise.Exp> false ops z arg0 arg1 saved p
+                | ScalarCode.Log -> Direct.forward<Ops.Elementwise.Log> false ops z arg0 arg1 saved p
+                | ScalarCode.Sin -> Direct.forward<Ops.Elementwise.Sin> false ops z arg0 arg1 saved p
+                | ScalarCode.Cos -> Direct.forward<Ops.Elementwise.Cos> false ops z arg0 arg1 saved p
                 | NodeKind.Scalar -> z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
                 | NodeKind.Tensor -> e.ForwardTensor p
                 | _ ->
@@ -305,13 +321,14 @@ module Engine =
         let argEdge = plan.ArgEdge
         let edge0 = plan.Edge0
         let edge1 = plan.Edge1
-        let vjpFetch = plan.VjpFetch
         let start = plan.SuccessorStart
         let succ = plan.SuccessorNode
         let slot = plan.SuccessorSlot
         let needs = plan.NeedsMask mode
         let isScalar = plan.IsScalar
         let z = e.ScalarValues
+        let vjpFetch = plan.VjpFetch
+        let saved = e.Operands
         let lambda = e.ScalarAdjoints
         let terms = e.Terms
         // The node whose VJP is running, named if it fails.
@@ -322,8 +339,8 @@ module Engine =
             for q in plan.Count - 1 .. -1 .. 0 do
                 current <- q
                 if q >= Prefetch.Distance then
-                    // What the node processed Distance steps from now reads and writes at random: its
-                    // second argument's value and the term it hands that argument.
+                    // What the node processed Distance steps from now reads and writes anywhere: its first
+                    // argument's value, if its VJP reads it, and the term it hands its second argument.
                     let f = q - Prefetch.Distance
                     if kinds[f] = NodeKind.Scalar then
                         Prefetch.at zp vjpFetch[f]
@@ -349,20 +366,20 @@ module Engine =
                         lambda[q] <- l
                         // The terms this node hands its arguments, computed now that λ_q is known.
                         match codes[q] with
-                        | ScalarCode.Add -> Direct.vjp<Ops.Elementwise.Add> true ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Sub -> Direct.vjp<Ops.Elementwise.Sub> true ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Mul -> Direct.vjp<Ops.Elementwise.Mul> true ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Div -> Direct.vjp<Ops.Elementwise.Div> true ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Neg -> Direct.vjp<Ops.Elementwise.Neg> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Scale -> Direct.vjp<Ops.Elementwise.Scale> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Square -> Direct.vjp<Ops.Elementwise.Square> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Sigmoid -> Direct.vjp<Ops.Elementwise.Sigmoid> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Tanh -> Direct.vjp<Ops.Elementwise.Tanh> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Relu -> Direct.vjp<Ops.Elementwise.Relu> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Exp -> Direct.vjp<Ops.Elementwise.Exp> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Log -> Direct.vjp<Ops.Elementwise.Log> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Sin -> Direct.vjp<Ops.Elementwise.Sin> false ops z arg0 arg1 terms edge0 edge1 q l
-                        | ScalarCode.Cos -> Direct.vjp<Ops.Elementwise.Cos> false ops z arg0 arg1 terms edge0 edge1 q l
+                        | ScalarCode.Add -> Direct.vjp<Ops.Elementwise.Add> true ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Sub -> Direct.vjp<Ops.Elementwise.Sub> true ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Mul -> Direct.vjp<Ops.Elementwise.Mul> true ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Div -> Direct.vjp<Ops.Elementwise.Div> true ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Neg -> Direct.vjp<Ops.Elementwise.Neg> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Scale -> Direct.vjp<Ops.Elementwise.Scale> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Square -> Direct.vjp<Ops.Elementwise.Square> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Sigmoid -> Direct.vjp<Ops.Elementwise.Sigmoid> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Tanh -> Direct.vjp<Ops.Elementwise.Tanh> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Relu -> Direct.vjp<Ops.Elementwise.Relu> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Exp -> Direct.vjp<Ops.Elementwise.Exp> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Log -> Direct.vjp<Ops.Elementwise.Log> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Sin -> Direct.vjp<Ops.Elementwise.Sin> false ops z arg0 saved terms edge0 edge1 q l
+                        | ScalarCode.Cos -> Direct.vjp<Ops.Elementwise.Cos> false ops z arg0 saved terms edge0 edge1 q l
                         | NodeKind.Scalar ->
                             let op = ops[q]
                             let a = z[arg0[q]]

@@ -119,7 +119,7 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
                    argStart: int[], argEdge: int[], edge0: int[], edge1: int[], codes: byte[], scalar: bool[],
-                   vjpFetch: int[], anyTensor: bool) =
+                   vjpFetch: int[], savesOperands: bool, anyTensor: bool) =
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -226,9 +226,12 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     member internal _.Edge1 = edge1
     /// How the passes evaluate each node (ScalarCode).
     member internal _.Codes = codes
-    /// For each 1×1 node, the value its VJP reads that may lie anywhere (its second argument), or the node
-    /// itself where its VJP reads no such value: what the backward pass fetches ahead.
+    /// For each 1×1 node whose VJP reads its arguments, its first argument (the backward pass reads that
+    /// value there and fetches it ahead); the node itself for the others.
     member internal _.VjpFetch = vjpFetch
+    /// Whether some node's op is one of the binary element-wise ops and its VJP reads its arguments: then
+    /// the forward pass saves each such node's second argument in node order (see Direct.forward).
+    member internal _.SavesOperands = savesOperands
     /// NeedsAdjoint(mode, p) for every p, as one array per mode.
     member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
     /// The buffers an InputsAndParameters evaluation shares (computed on first use).
@@ -290,6 +293,7 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
         let arg0 = Array.zeroCreate n
         let arg1 = Array.zeroCreate n
         let vjpFetch = Array.zeroCreate n
+        let mutable savesOperands = false
         let argStart = Array.zeroCreate (n + 1)
         let mutable anyTensor = false
         for p in 0 .. n - 1 do
@@ -317,8 +321,10 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                 else NodeKind.Tensor
             if not isScalar || kind = NodeKind.Tensor then anyTensor <- true
             kinds[p] <- kind
-            codes[p] <- ScalarCode.ofNode kind op
-            vjpFetch[p] <- if a.Length = 2 && op.VjpReadsArgs then a1 else p
+            let code = ScalarCode.ofNode kind op
+            codes[p] <- code
+            if code >= ScalarCode.Add && a.Length = 2 && op.VjpReadsArgs then savesOperands <- true
+            vjpFetch[p] <- if a.Length > 0 && op.VjpReadsArgs then a0 else p
         // Successor edges in CSR form, filled by visiting successors in plan order, slots in order.
         let successorStart = Array.zeroCreate (n + 1)
         for p in 0 .. n - 1 do
@@ -368,4 +374,4 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             needsInputs[p] <- reached && reachesOutput[p]
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
              reachesOutput, needsInputs, kinds, arg0, arg1, argStart, argEdge, edge0, edge1, codes, scalar,
-             vjpFetch, anyTensor)
+             vjpFetch, savesOperands, anyTensor)
