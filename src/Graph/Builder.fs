@@ -37,9 +37,11 @@ type GraphBuilder(limits: Limits) =
     static let writeAutoId =
         System.Buffers.SpanAction<char, struct (string * int)>(fun span (struct (name, count)) ->
             System.MemoryExtensions.AsSpan(name).CopyTo span
-            let mutable written = 0
-            count.TryFormat(span.Slice name.Length, &written, System.ReadOnlySpan.Empty,
-                            System.Globalization.CultureInfo.InvariantCulture) |> ignore)
+            // The digits by hand, last first: invariant by construction, without a culture lookup.
+            let mutable rest = count
+            for i in span.Length - 1 .. -1 .. name.Length do
+                span[i] <- char (int '0' + rest % 10)
+                rest <- rest / 10)
 
     static let autoId (name: string) (count: int) =
         let mutable digits = 1
@@ -49,12 +51,9 @@ type GraphBuilder(limits: Limits) =
             rest <- rest / 10
         System.String.Create(name.Length + digits, struct (name, count), writeAutoId)
 
-    let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
-        if indexShared then
-            index <- Dictionary(index)
-            indexShared <- false
-        let id = if isNull id then autoId op.Name nodes.Count else id
-        if index.ContainsKey id then raise (GraphException(DuplicateId id))
+    /// The rules a node must meet to be added, in the order their errors take precedence; its shape and
+    /// its ancestors as declaration indices and as ids.
+    let check (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
         if args.Length <> op.Arity then
             raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
         let resolved = Array.zeroCreate args.Length
@@ -65,9 +64,10 @@ type GraphBuilder(limits: Limits) =
             let a = args[j]
             let mutable k = -1
             // The node just added is the commonest argument (a chain): its own id string, found without
-            // hashing it. Any other string, even an equal one, is looked up.
+            // hashing it. Any other string, even an equal one, is looked up; the node's own id is in the
+            // index already, as −1.
             if last >= 0 && not (isNull a.Id) && obj.ReferenceEquals(a.Id, nodes[last].Id) then k <- last
-            elif isNull a.Id || not (index.TryGetValue(a.Id, &k)) then
+            elif isNull a.Id || not (index.TryGetValue(a.Id, &k)) || k < 0 then
                 raise (GraphException(UnknownAncestor(id, a.Id)))
             resolved[j] <- k
             argShapes[j] <- shapes[k]
@@ -84,7 +84,26 @@ type GraphBuilder(limits: Limits) =
         match value with
         | Some v when v.Shape <> shape -> raise (GraphException(ValueShape(id, shape, v.Shape)))
         | _ -> ()
-        index[id] <- nodes.Count
+        struct (shape, resolved, argIds)
+
+    let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
+        if indexShared then
+            index <- Dictionary(index)
+            indexShared <- false
+        let id = if isNull id then autoId op.Name nodes.Count else id
+        // The id is hashed once: its entry is made here (−1 until the node is in) and removed again if
+        // the node breaks a rule. Hashing it twice cost a tenth of building a chain of scalar nodes.
+        let mutable exists = false
+        let entry = &CollectionsMarshal.GetValueRefOrAddDefault(index, id, &exists)
+        if exists then raise (GraphException(DuplicateId id))
+        entry <- -1
+        let struct (shape, resolved, argIds) =
+            try
+                check id op args value
+            with _ ->
+                index.Remove id |> ignore
+                reraise ()
+        entry <- nodes.Count
         shapes.Add shape
         ancestors.Add resolved
         nodes.Add { Id = id; Op = op; Ancestors = argIds; Value = value }
