@@ -37,6 +37,21 @@ let ``duplicate id`` () =
     expectError (DuplicateId "x") message (fun () -> b.Sin(x, "x") |> ignore)
 
 [<Fact>]
+let ``a node the builder refuses leaves no trace: its id is free, a reference to itself is unknown`` () =
+    let b = GraphBuilder()
+    let x = b.Input("x", 1, 1)
+    let y = b.Input("y", 2, 1)
+    match (throws<GraphException> (fun () -> b.Add(x, y, "h") |> ignore)).Data0 with
+    | ShapeMismatch("h", "add", _) -> ()
+    | e -> failwithf "expected a shape mismatch at node 'h', got %A" e
+    expectError (UnknownAncestor("s", "s")) "node 's': unknown ancestor 's'" (fun () -> b.Sin(scalarRef "s", "s") |> ignore)
+    let h = b.Add(x, x, "h")
+    let s = b.Sin(h, "s")
+    Assert.Equal(4, b.Count)
+    let e = Engine.gradient Adjoints.All (Plan.Compile(b.Build s)) (readOnlyDict [ "x", Tensor.Scalar 0.5; "y", Tensor(2, 1) ])
+    Assert.Equal(Math.Sin 1.0, e.Output.ScalarValue)
+
+[<Fact>]
 let ``cycle names the nodes on it in edge order`` () =
     let nodes =
         [ inputNode "x" 1 1
