@@ -22,8 +22,9 @@ type EvaluationException(node: string, op: string, message: string, inner: exn) 
 /// a steady stream of evaluations allocates nothing; values read from it are overwritten by the next
 /// run on it.
 ///
-/// 1×1 values and adjoints are kept unboxed in two arrays (8 bytes a node), so `Value`, `ValueAt`,
-/// `Adjoint` and `AdjointAt` of a 1×1 node return a fresh tensor holding a copy; bind new values with `Set`.
+/// 1×1 values and adjoints are kept unboxed in two arrays (8 bytes a node each, and 8 more for the second
+/// argument of each binary node whose VJP reads it: see Direct.forward), so `Value`, `ValueAt`, `Adjoint`
+/// and `AdjointAt` of a 1×1 node return a fresh tensor holding a copy; bind new values with `Set`.
 ///
 /// An evaluation made for `Adjoints.InputsAndParameters` (as `Engine.gradient` makes for that mode)
 /// keeps only the values some VJP reads: the buffers of the other non-1×1 intermediate values are
