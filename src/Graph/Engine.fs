@@ -30,7 +30,7 @@ type EvaluationException(node: string, op: string, message: string, inner: exn) 
 /// keeps only the values some VJP reads: the buffers of the other non-1×1 intermediate values are
 /// shared, and asking for such a value raises InvalidOperationException (see `HasValue`).
 [<Sealed>]
-type Evaluation private (plan: Plan, lean: bool) =
+type Evaluation private (plan: Plan, lean: bool, forBackward: bool) =
     let n = plan.Count
     let shapes = plan.Shapes
     let kinds = plan.Kinds
@@ -41,6 +41,8 @@ type Evaluation private (plan: Plan, lean: bool) =
     // The second argument of every binary node whose VJP reads its arguments and that the passes compute
     // through Direct, saved at p by the forward pass (see Direct.forward).
     let operands = Array.zeroCreate<double> (if plan.SavesOperands then n else 0)
+    // ∂f_p/∂z_a and ∂f_p/∂z_b at 2p and 2p + 1 for every node with partials, stored by the forward pass.
+    let partials = Array.zeroCreate<double> (if plan.AnyPartial then 2 * n else 0)
     // The VJP term of every successor edge into a 1×1 node, and one spare (see Plan.Edge1).
     let terms = Array.zeroCreate<double> (plan.SuccessorNode.Length + 1)
     // Read only at non-1×1 nodes and nodes computed through Op.Forward: a plan of scalar nodes needs none
@@ -54,6 +56,11 @@ type Evaluation private (plan: Plan, lean: bool) =
     let adjoints: Tensor[] = perNode ()
     let bound = Array.zeroCreate<bool> n
     let mutable adjointMode: Adjoints voption = ValueNone
+    // Whether the forward pass stores the partials: from the start for an evaluation made for a backward
+    // pass, else from its first backward pass on, so that forward-only use pays nothing for them.
+    let mutable recordsPartials = forBackward
+    // Whether `partials` holds the partials of the last forward pass.
+    let mutable partialsValid = false
     // One scratch buffer per shape: a fan-out node's second and later VJP terms land here before
     // being added to its adjoint. The backward pass is sequential, so one per shape suffices.
     let scratch = Dictionary<Shape, Tensor>()
@@ -85,11 +92,11 @@ type Evaluation private (plan: Plan, lean: bool) =
         lean && not shapes[p].IsScalar && shared.ValueBuffer[p] >= 0
 
     /// An evaluation that keeps every value.
-    new(plan: Plan) = Evaluation(plan, false)
+    new(plan: Plan) = Evaluation(plan, false, false)
 
     /// An evaluation for backward passes in the given mode: with InputsAndParameters it keeps only the
     /// values that some VJP reads (and the output), sharing the buffers of the rest.
-    new(plan: Plan, adjoints: Adjoints) = Evaluation(plan, (adjoints = Adjoints.InputsAndParameters))
+    new(plan: Plan, adjoints: Adjoints) = Evaluation(plan, (adjoints = Adjoints.InputsAndParameters), true)
 
     member _.Plan = plan
     /// Whether every value is kept (false for an InputsAndParameters evaluation).
@@ -97,6 +104,13 @@ type Evaluation private (plan: Plan, lean: bool) =
     member internal _.ScalarValues = scalarValues
     member internal _.ScalarAdjoints = scalarAdjoints
     member internal _.Operands = operands
+    member internal _.Partials = partials
+    member internal _.RecordsPartials
+        with get () = recordsPartials
+        and set v = recordsPartials <- v
+    member internal _.PartialsValid
+        with get () = partialsValid
+        and set v = partialsValid <- v
     member internal _.Terms = terms
     member internal _.Bound = bound
     member internal _.Scratch(shape: Shape) =
@@ -211,13 +225,19 @@ module internal Direct =
     /// the backward pass went from 26–36 to 23–26 ns a node, and faster at every size, for one store in
     /// the forward pass of a value it has in hand. Saving z_a too cost the forward pass 2–4 ns a node for
     /// no further gain: a binary node's first argument is most often the node just computed.
-    let inline forward<'T when 'T :> Op and 'T: not struct> (binary: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (operands: double[]) (p: int) =
+    let inline forward<'T when 'T :> Ops.Elementwise.ElementwiseOp and 'T: not struct>
+        (binary: bool) (record: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (operands: double[]) (partials: double[]) (p: int) =
         let op = Unsafe.As<'T>(ops[p])
         let a = z[arg0[p]]
         let b = z[arg1[p]]
-        // The same way every time for a given op type: each op's call is its own copy of this code.
-        if binary && op.VjpReadsArgs then operands[p] <- b
-        z[p] <- op.ForwardScalar(a, b)
+        let zp = op.ForwardScalar(a, b)
+        z[p] <- zp
+        // Constant for a given op type: each op's call is its own copy of this code.
+        if op.HasPartial then
+            if record then
+                partials[2 * p] <- op.Partial(a, b, zp, 0)
+                if binary then partials[2 * p + 1] <- op.Partial(a, b, zp, 1)
+        elif binary && op.VjpReadsArgs then operands[p] <- b
 
     /// The terms λ_q ∂f_q/∂z_a and (for a binary op) λ_q ∂f_q/∂z_b, into the edges their arguments sum.
     let inline vjp<'T when 'T :> Op and 'T: not struct>
@@ -255,9 +275,12 @@ module Engine =
         let arg1 = plan.Arg1
         let z = e.ScalarValues
         let saved = e.Operands
+        let partials = e.Partials
+        let record = e.RecordsPartials && plan.AnyPartial
         let bound = e.Bound
         let n = plan.Count
         e.AdjointMode <- ValueNone
+        e.PartialsValid <- false
         let mutable p = 0
         use zp = fixed z
         let ahead = n - Prefetch.Distance
@@ -269,29 +292,48 @@ module Engine =
                         Prefetch.at zp arg0[f]
                         Prefetch.at zp arg1[f]
                 match codes[p] with
-                | ScalarCode.Add -> Direct.forward<Ops.Elementwise.Add> true ops z arg0 arg1 saved p
-                | ScalarCode.Sub -> Direct.forward<Ops.Elementwise.Sub> true ops z arg0 arg1 saved p
-                | ScalarCode.Mul -> Direct.forward<Ops.Elementwise.Mul> true ops z arg0 arg1 saved p
-                | ScalarCode.Div -> Direct.forward<Ops.Elementwise.Div> true ops z arg0 arg1 saved p
-                | ScalarCode.Neg -> Direct.forward<Ops.Elementwise.Neg> false ops z arg0 arg1 saved p
-                | ScalarCode.Scale -> Direct.forward<Ops.Elementwise.Scale> false ops z arg0 arg1 saved p
-                | ScalarCode.Square -> Direct.forward<Ops.Elementwise.Square> false ops z arg0 arg1 saved p
-                | ScalarCode.Sigmoid -> Direct.forward<Ops.Elementwise.Sigmoid> false ops z arg0 arg1 saved p
-                | ScalarCode.Tanh -> Direct.forward<Ops.Elementwise.Tanh> false ops z arg0 arg1 saved p
-                | ScalarCode.Relu -> Direct.forward<Ops.Elementwise.Relu> false ops z arg0 arg1 saved p
-                | ScalarCode.Exp -> Direct.forward<Ops.Elementwise.Exp> false ops z arg0 arg1 saved p
-                | ScalarCode.Log -> Direct.forward<Ops.Elementwise.Log> false ops z arg0 arg1 saved p
-                | ScalarCode.Sin -> Direct.forward<Ops.Elementwise.Sin> false ops z arg0 arg1 saved p
-                | ScalarCode.Cos -> Direct.forward<Ops.Elementwise.Cos> false ops z arg0 arg1 saved p
+                | ScalarCode.Add -> Direct.forward<Ops.Elementwise.Add> true record ops z arg0 arg1 saved partials p
+                | ScalarCode.Sub -> Direct.forward<Ops.Elementwise.Sub> true record ops z arg0 arg1 saved partials p
+                | ScalarCode.Mul -> Direct.forward<Ops.Elementwise.Mul> true record ops z arg0 arg1 saved partials p
+                | ScalarCode.Div -> Direct.forward<Ops.Elementwise.Div> true record ops z arg0 arg1 saved partials p
+                | ScalarCode.Neg -> Direct.forward<Ops.Elementwise.Neg> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Scale -> Direct.forward<Ops.Elementwise.Scale> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Square -> Direct.forward<Ops.Elementwise.Square> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Sigmoid -> Direct.forward<Ops.Elementwise.Sigmoid> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Tanh -> Direct.forward<Ops.Elementwise.Tanh> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Relu -> Direct.forward<Ops.Elementwise.Relu> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Exp -> Direct.forward<Ops.Elementwise.Exp> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Log -> Direct.forward<Ops.Elementwise.Log> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Sin -> Direct.forward<Ops.Elementwise.Sin> false record ops z arg0 arg1 saved partials p
+                | ScalarCode.Cos -> Direct.forward<Ops.Elementwise.Cos> false record ops z arg0 arg1 saved partials p
                 | NodeKind.Scalar -> z[p] <- ops[p].ForwardScalar(z[arg0[p]], z[arg1[p]])
                 | NodeKind.Tensor -> e.ForwardTensor p
                 | _ ->
                     if not bound[p] then
                         raise (EvaluationException(plan.Ids[p], ops[p].Name, "no value bound to this input", null))
                 p <- p + 1
+            e.PartialsValid <- record
         with
         | :? EvaluationException -> reraise ()
         | ex -> fail plan p ex
+
+    /// The partials of every node that has them, from the values of the last forward pass, for an
+    /// evaluation whose forward pass did not store them (one made for forward passes only); its later
+    /// forward passes store them. The same calls on the same values as the forward pass makes.
+    let private fillPartials (e: Evaluation) =
+        let plan = e.Plan
+        let partial = plan.Partial
+        let z = e.ScalarValues
+        let partials = e.Partials
+        for p in 0 .. plan.Count - 1 do
+            if partial[p] then
+                let op = plan.Ops[p] :?> Ops.Elementwise.ElementwiseOp
+                let a = z[plan.Arg0[p]]
+                let b = z[plan.Arg1[p]]
+                partials[2 * p] <- op.Partial(a, b, z[p], 0)
+                if op.Arity = 2 then partials[2 * p + 1] <- op.Partial(a, b, z[p], 1)
+        e.PartialsValid <- true
+        e.RecordsPartials <- true
 
     /// Backward pass after `forward`: λ_n = 1, then in reverse plan order
     /// λ_j = Σ_{i∈β(j)} λ_i ∂f_i/∂z_j, each term the VJP of successor i, summed in the plan's fixed
@@ -310,6 +352,7 @@ module Engine =
             raise (GraphException(NonScalarOutput(plan.Ids[out], plan.Shapes[out])))
         if mode = Adjoints.All && not e.KeepsAllValues then
             invalidOp "this evaluation keeps only the values that the adjoints of inputs and parameters need; make it with new Evaluation(plan) for Adjoints.All"
+        if plan.AnyPartial && not e.PartialsValid then fillPartials e
         let shapes = plan.Shapes
         // One binding each, as in forward.
         let ops = plan.Ops
@@ -330,6 +373,8 @@ module Engine =
         let z = e.ScalarValues
         let vjpFetch = plan.VjpFetch
         let saved = e.Operands
+        let partial = plan.Partial
+        let partials = e.Partials
         let lambda = e.ScalarAdjoints
         let terms = e.Terms
         // The node whose VJP is running, named if it fails.
@@ -365,34 +410,33 @@ module Engine =
                             for edge in s + 2 .. e - 1 do
                                 l <- l + terms[edge]
                         lambda[q] <- l
-                        // The terms this node hands its arguments, computed now that λ_q is known.
-                        match codes[q] with
-                        | ScalarCode.Add -> Direct.vjp<Ops.Elementwise.Add> true ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Sub -> Direct.vjp<Ops.Elementwise.Sub> true ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Mul -> Direct.vjp<Ops.Elementwise.Mul> true ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Div -> Direct.vjp<Ops.Elementwise.Div> true ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Neg -> Direct.vjp<Ops.Elementwise.Neg> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Scale -> Direct.vjp<Ops.Elementwise.Scale> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Square -> Direct.vjp<Ops.Elementwise.Square> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Sigmoid -> Direct.vjp<Ops.Elementwise.Sigmoid> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Tanh -> Direct.vjp<Ops.Elementwise.Tanh> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Relu -> Direct.vjp<Ops.Elementwise.Relu> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Exp -> Direct.vjp<Ops.Elementwise.Exp> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Log -> Direct.vjp<Ops.Elementwise.Log> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Sin -> Direct.vjp<Ops.Elementwise.Sin> false ops z arg0 saved terms edge0 edge1 q l
-                        | ScalarCode.Cos -> Direct.vjp<Ops.Elementwise.Cos> false ops z arg0 saved terms edge0 edge1 q l
-                        | NodeKind.Scalar ->
-                            let op = ops[q]
-                            let a = z[arg0[q]]
-                            let b = z[arg1[q]]
-                            let zq = z[q]
-                            terms[edge0[q]] <- op.VjpScalar(a, b, zq, l, 0)
-                            if op.Arity = 2 then terms[edge1[q]] <- op.VjpScalar(a, b, zq, l, 1)
-                        | NodeKind.Tensor ->
-                            let a = args[q]
-                            for j in 0 .. a.Length - 1 do
-                                if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
-                        | _ -> ()
+                        // The terms this node hands its arguments, computed now that λ_q is known: with
+                        // the partials the forward pass stored, two products and no dispatch on the op
+                        // (a unary op's second term lands in the spare slot). The element-wise ops with
+                        // partials (add, mul, scale, sigmoid, tanh, exp, sin, cos) always take that way.
+                        if partial[q] then
+                            terms[edge0[q]] <- partials[2 * q] * l
+                            terms[edge1[q]] <- partials[2 * q + 1] * l
+                        else
+                            match codes[q] with
+                            | ScalarCode.Sub -> Direct.vjp<Ops.Elementwise.Sub> true ops z arg0 saved terms edge0 edge1 q l
+                            | ScalarCode.Div -> Direct.vjp<Ops.Elementwise.Div> true ops z arg0 saved terms edge0 edge1 q l
+                            | ScalarCode.Neg -> Direct.vjp<Ops.Elementwise.Neg> false ops z arg0 saved terms edge0 edge1 q l
+                            | ScalarCode.Square -> Direct.vjp<Ops.Elementwise.Square> false ops z arg0 saved terms edge0 edge1 q l
+                            | ScalarCode.Relu -> Direct.vjp<Ops.Elementwise.Relu> false ops z arg0 saved terms edge0 edge1 q l
+                            | ScalarCode.Log -> Direct.vjp<Ops.Elementwise.Log> false ops z arg0 saved terms edge0 edge1 q l
+                            | NodeKind.Scalar ->
+                                let op = ops[q]
+                                let a = z[arg0[q]]
+                                let b = z[arg1[q]]
+                                let zq = z[q]
+                                terms[edge0[q]] <- op.VjpScalar(a, b, zq, l, 0)
+                                if op.Arity = 2 then terms[edge1[q]] <- op.VjpScalar(a, b, zq, l, 1)
+                            | NodeKind.Tensor ->
+                                let a = args[q]
+                                for j in 0 .. a.Length - 1 do
+                                    if isScalar[a[j]] && needs[a[j]] then terms[argEdge[argStart[q] + j]] <- e.VjpTensorScalar(q, j)
+                            | _ -> ()
                     else
                         let total = e.AdjointTensor q
                         let mutable first = true

@@ -119,7 +119,7 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
                    successorStart: int[], successorNode: int[], successorSlot: int[], output: int,
                    needsAll: bool[], needsInputs: bool[], kinds: byte[], arg0: int[], arg1: int[],
                    argStart: int[], argEdge: int[], edge0: int[], edge1: int[], codes: byte[], scalar: bool[],
-                   vjpFetch: int[], savesOperands: bool, anyTensor: bool) =
+                   vjpFetch: int[], savesOperands: bool, partial: bool[], anyPartial: bool, anyTensor: bool) =
     let mutable index: Dictionary<string, int> = null
     let indexOf () =
         // Built on first use: evaluating a plan by position needs no ids.
@@ -229,9 +229,15 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
     /// For each 1×1 node whose VJP reads its arguments, its first argument (the backward pass reads that
     /// value there and fetches it ahead); the node itself for the others.
     member internal _.VjpFetch = vjpFetch
-    /// Whether some node's op is one of the binary element-wise ops and its VJP reads its arguments: then
-    /// the forward pass saves each such node's second argument in node order (see Direct.forward).
+    /// Whether some node's op is one of the binary element-wise ops, its VJP reads its arguments and it has
+    /// no partial: then the forward pass saves each such node's second argument in node order (see
+    /// Direct.forward).
     member internal _.SavesOperands = savesOperands
+    /// Whether each node is computed through Direct by an op with partials (ElementwiseOp.HasPartial):
+    /// the forward pass stores them, and the backward pass only multiplies.
+    member internal _.Partial = partial
+    /// Whether any node is.
+    member internal _.AnyPartial = anyPartial
     /// NeedsAdjoint(mode, p) for every p, as one array per mode.
     member internal _.NeedsMask(mode: Adjoints) = if mode = Adjoints.All then needsAll else needsInputs
     /// The buffers an InputsAndParameters evaluation shares (computed on first use).
@@ -294,6 +300,8 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
         let arg1 = Array.zeroCreate n
         let vjpFetch = Array.zeroCreate n
         let mutable savesOperands = false
+        let partial = Array.zeroCreate n
+        let mutable anyPartial = false
         let argStart = Array.zeroCreate (n + 1)
         let mutable anyTensor = false
         for p in 0 .. n - 1 do
@@ -323,8 +331,15 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             kinds[p] <- kind
             let code = ScalarCode.ofNode kind op
             codes[p] <- code
-            if code >= ScalarCode.Add && a.Length = 2 && op.VjpReadsArgs then savesOperands <- true
-            vjpFetch[p] <- if a.Length > 0 && op.VjpReadsArgs then a0 else p
+            let hasPartial =
+                code >= ScalarCode.Add
+                && (match op with
+                    | :? Ops.Elementwise.ElementwiseOp as e -> e.HasPartial
+                    | _ -> false)
+            partial[p] <- hasPartial
+            if hasPartial then anyPartial <- true
+            elif code >= ScalarCode.Add && a.Length = 2 && op.VjpReadsArgs then savesOperands <- true
+            vjpFetch[p] <- if a.Length > 0 && op.VjpReadsArgs && not hasPartial then a0 else p
         // Successor edges in CSR form, filled by visiting successors in plan order, slots in order.
         let successorStart = Array.zeroCreate (n + 1)
         for p in 0 .. n - 1 do
@@ -374,4 +389,4 @@ type Plan private (graph: Graph, ids: string[], ops: Op[], shapes: Shape[], valu
             needsInputs[p] <- reached && reachesOutput[p]
         Plan(graph, ids, ops, shapes, values, args, successorStart, successorNode, successorSlot, output,
              reachesOutput, needsInputs, kinds, arg0, arg1, argStart, argEdge, edge0, edge1, codes, scalar,
-             vjpFetch, savesOperands, anyTensor)
+             vjpFetch, savesOperands, partial, anyPartial, anyTensor)

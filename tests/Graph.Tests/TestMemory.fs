@@ -60,29 +60,48 @@ let ``scalars kept unboxed give the bits of ops run on fresh tensors, also where
     let plan = Plan.Compile(b.Build out)
     assertSameBits plan (Engine.gradient Adjoints.All plan null)
 
+/// 200 random 1×1 nodes over 5 inputs, every element-wise op with and without partials among them.
+let private randomScalarDag (rng: Random) =
+    let b = GraphBuilder()
+    let nodes = ResizeArray<NodeRef>()
+    for i in 0..4 do
+        nodes.Add(b.Input($"in{i}", Tensor.Scalar(rng.NextDouble() * 2.0 - 1.0)))
+    for _ in 1..200 do
+        let pick () = nodes[rng.Next nodes.Count]
+        let last = nodes[nodes.Count - 1]
+        nodes.Add(
+            match rng.Next 8 with
+            | 0 -> b.Add(last, pick ())
+            | 1 -> b.Mul(last, pick ())
+            | 2 -> b.Sub(pick (), last)
+            | 3 -> b.Div(last, b.Exp(pick ()))
+            | 4 -> b.Tanh last
+            | 5 -> b.Sigmoid last
+            | 6 -> b.Cos last
+            | _ -> b.Scale(last, 0.7))
+    Plan.Compile(b.Build nodes[nodes.Count - 1])
+
 [<Fact>]
 let ``random scalar DAGs give the bits of ops run on fresh tensors`` () =
     let rng = Random 21
     for _ in 1..5 do
-        let b = GraphBuilder()
-        let nodes = ResizeArray<NodeRef>()
-        for i in 0..4 do
-            nodes.Add(b.Input($"in{i}", Tensor.Scalar(rng.NextDouble() * 2.0 - 1.0)))
-        for _ in 1..200 do
-            let pick () = nodes[rng.Next nodes.Count]
-            let last = nodes[nodes.Count - 1]
-            nodes.Add(
-                match rng.Next 8 with
-                | 0 -> b.Add(last, pick ())
-                | 1 -> b.Mul(last, pick ())
-                | 2 -> b.Sub(pick (), last)
-                | 3 -> b.Div(last, b.Exp(pick ()))
-                | 4 -> b.Tanh last
-                | 5 -> b.Sigmoid last
-                | 6 -> b.Cos last
-                | _ -> b.Scale(last, 0.7))
-        let plan = Plan.Compile(b.Build nodes[nodes.Count - 1])
+        let plan = randomScalarDag rng
         assertSameBits plan (Engine.gradient Adjoints.All plan null)
+
+[<Fact>]
+let ``an evaluation first run forward only gives the same bits when it is later differentiated`` () =
+    // Made without an adjoint mode, its forward pass stores no partials: its first backward pass computes
+    // them from the values, and its later forward passes store them.
+    let rng = Random 22
+    for _ in 1..3 do
+        let plan = randomScalarDag rng
+        let e = Evaluation plan
+        Engine.forward e
+        Engine.backward Adjoints.All e
+        assertSameBits plan e
+        Engine.forward e
+        Engine.backward Adjoints.All e
+        assertSameBits plan e
 
 [<Fact>]
 let ``a 1×1 value read from an evaluation is a copy: writing into it changes nothing, Set does`` () =

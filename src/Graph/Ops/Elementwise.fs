@@ -23,6 +23,16 @@ type ElementwiseOp(name: string, arity: int, readsArgs: bool, readsOutput: bool)
     abstract VjpArray: slot: int * a: double[] * b: double[] * z: double[] * adjoint: double[] * dest: double[] -> unit
 
     override _.Shape shapes = if arity = 1 then Ok shapes[0] else OpHelpers.sameShape name shapes
+
+    /// Whether the VJP on 1×1 values is `Partial(a, b, z, slot) * λ` and nothing else: then an engine may
+    /// compute the partial in the forward pass and, in the backward pass, only multiply (and get the
+    /// same bits as `VjpScalar`, which such an op defines through `Partial`).
+    abstract HasPartial: bool
+    default _.HasPartial = false
+
+    /// ∂f/∂(argument `slot`) on 1×1 arguments `a`, `b` and value `z`, for an op with `HasPartial`.
+    abstract Partial: a: double * b: double * z: double * slot: int -> double
+    default _.Partial(_, _, _, _) = invalidOp $"op '{name}' has no partial"
     override _.HasScalarKernel = true
     override _.VjpReadsArgs = readsArgs
     override _.VjpReadsOutput = readsOutput
@@ -45,6 +55,9 @@ type ElementwiseOp(name: string, arity: int, readsArgs: bool, readsOutput: bool)
 type Add() =
     inherit ElementwiseOp("add", 2, false, false)
     override _.ForwardScalar(a, b) = a + b
+    override _.HasPartial = true
+    override _.Partial(_, _, _, _) = 1.0
+    // 1 · λ is λ, bit for bit (NaN included).
     override _.VjpScalar(_, _, _, l, _) = l
     override _.ForwardArray(a, b, z) = Vec.add a b z
     override _.VjpArray(_, _, _, _, l, d) = Vec.copy l d
@@ -67,7 +80,9 @@ let sub = Sub() :> Op
 type Mul() =
     inherit ElementwiseOp("mul", 2, true, false)
     override _.ForwardScalar(a, b) = a * b
-    override _.VjpScalar(a, b, _, l, slot) = l * (if slot = 0 then b else a)
+    override _.HasPartial = true
+    override _.Partial(a, b, _, slot) = if slot = 0 then b else a
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(a, b, z) = Vec.mul a b z
     override _.VjpArray(slot, a, b, _, l, d) = Vec.mul l (if slot = 0 then b else a) d
 
@@ -102,7 +117,9 @@ type Scale(factor: double) =
     let attributes = Dictionary<string, double>(dict [ "factor", factor ]) :> IReadOnlyDictionary<_, _>
     override _.Attributes = attributes
     override _.ForwardScalar(x, _) = x * factor
-    override _.VjpScalar(_, _, _, l, _) = l * factor
+    override _.HasPartial = true
+    override _.Partial(_, _, _, _) = factor
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.scale factor x y
     override _.VjpArray(_, _, _, _, l, d) = Vec.scale factor l d
 
@@ -124,7 +141,9 @@ let square = Square() :> Op
 type Sigmoid() =
     inherit ElementwiseOp("sigmoid", 1, false, true)
     override _.ForwardScalar(x, _) = 1.0 / (1.0 + Math.Exp(-x))
-    override _.VjpScalar(_, _, y, l, _) = (1.0 - y) * y * l
+    override _.HasPartial = true
+    override _.Partial(_, _, y, _) = (1.0 - y) * y
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.sigmoid x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.sigmoidVjp y l d
 
@@ -135,7 +154,9 @@ let sigmoid = Sigmoid() :> Op
 type Tanh() =
     inherit ElementwiseOp("tanh", 1, false, true)
     override _.ForwardScalar(x, _) = Math.Tanh x
-    override _.VjpScalar(_, _, y, l, _) = (1.0 - y * y) * l
+    override _.HasPartial = true
+    override _.Partial(_, _, y, _) = 1.0 - y * y
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.tanh x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.tanhVjp y l d
 
@@ -157,7 +178,9 @@ let relu = Relu() :> Op
 type Exp() =
     inherit ElementwiseOp("exp", 1, false, true)
     override _.ForwardScalar(x, _) = Math.Exp x
-    override _.VjpScalar(_, _, y, l, _) = l * y
+    override _.HasPartial = true
+    override _.Partial(_, _, y, _) = y
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.exp x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.mul l y d
 
@@ -179,7 +202,9 @@ let log = Log() :> Op
 type Sin() =
     inherit ElementwiseOp("sin", 1, true, false)
     override _.ForwardScalar(x, _) = Math.Sin x
-    override _.VjpScalar(x, _, _, l, _) = Math.Cos x * l
+    override _.HasPartial = true
+    override _.Partial(x, _, _, _) = Math.Cos x
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.sin x y
     override _.VjpArray(_, x, _, _, l, d) =
         Vec.cos x d
@@ -192,7 +217,9 @@ let sin = Sin() :> Op
 type Cos() =
     inherit ElementwiseOp("cos", 1, true, false)
     override _.ForwardScalar(x, _) = Math.Cos x
-    override _.VjpScalar(x, _, _, l, _) = -(Math.Sin x * l)
+    override _.HasPartial = true
+    override _.Partial(x, _, _, _) = -(Math.Sin x)
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.cos x y
     override _.VjpArray(_, x, _, _, l, d) =
         Vec.sin x d
