@@ -22,9 +22,9 @@ type EvaluationException(node: string, op: string, message: string, inner: exn) 
 /// a steady stream of evaluations allocates nothing; values read from it are overwritten by the next
 /// run on it.
 ///
-/// 1×1 values and adjoints are kept unboxed in two arrays (8 bytes a node each, and 8 more for the second
-/// argument of each binary node whose VJP reads it: see Direct.forward), so `Value`, `ValueAt`, `Adjoint`
-/// and `AdjointAt` of a 1×1 node return a fresh tensor holding a copy; bind new values with `Set`.
+/// 1×1 values and adjoints are kept unboxed in two arrays (8 bytes a node each; 16 more for the partials
+/// of ops that have them and 8 for a div's denominator: see Direct.forward), so `Value`, `ValueAt`,
+/// `Adjoint` and `AdjointAt` of a 1×1 node return a fresh tensor holding a copy; bind new values with `Set`.
 ///
 /// An evaluation made for `Adjoints.InputsAndParameters` (as `Engine.gradient` makes for that mode)
 /// keeps only the values some VJP reads: the buffers of the other non-1×1 intermediate values are
@@ -217,14 +217,17 @@ module internal Prefetch =
 /// Direct calls of an element-wise op's scalar kernels from the passes. The node's ScalarCode says its
 /// op is a 'T, and 'T is sealed: the JIT calls the override without a virtual call and inlines it.
 module internal Direct =
-    /// z_p = f_p(z_a, z_b), and z_b saved at p of `operands` when the op is binary and its VJP reads it.
+    /// z_p = f_p(z_a, z_b), and what the backward pass will need of this node, in node order:
     ///
-    /// A one-value tape: the backward pass then reads z_b in node order instead of at b, which on a large
-    /// graph lies anywhere. The term λ_q ∂f_q/∂z_a (for mul, λ_q z_b) is on the backward pass's critical
-    /// path, and even fetched 16–64 nodes ahead the read of z_b held it up: on random DAGs of 10⁶ nodes
-    /// the backward pass went from 26–36 to 23–26 ns a node, and faster at every size, for one store in
-    /// the forward pass of a value it has in hand. Saving z_a too cost the forward pass 2–4 ns a node for
-    /// no further gain: a binary node's first argument is most often the node just computed.
+    /// - for an op with partials (`HasPartial`: add, mul, scale, sigmoid, tanh, exp, sin, cos), when the
+    ///   evaluation records them, ∂f/∂z_a and ∂f/∂z_b at 2p and 2p + 1 of `partials`. The backward pass
+    ///   then multiplies them by λ_p and hands the terms on, with no dispatch on the op: on random DAGs it
+    ///   went from 17–36 to 8–21 ns a node (the forward pass paying 3–5 for the partials, a transcendental
+    ///   for sin and cos among them), and P3's chain from 2.3 to 2.1 times a hand-written tape;
+    /// - for another binary op whose VJP reads its arguments (div), z_b at p of `operands`: read in node
+    ///   order rather than at b, which on a large graph lies anywhere, and whose read held up the backward
+    ///   pass's critical path even when fetched 16–64 nodes ahead. A binary node's first argument is most
+    ///   often the node just computed, so it is read where it is.
     let inline forward<'T when 'T :> Ops.Elementwise.ElementwiseOp and 'T: not struct>
         (binary: bool) (record: bool) (ops: Op[]) (z: double[]) (arg0: int[]) (arg1: int[]) (operands: double[]) (partials: double[]) (p: int) =
         let op = Unsafe.As<'T>(ops[p])
