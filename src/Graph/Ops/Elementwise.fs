@@ -25,14 +25,18 @@ type ElementwiseOp(name: string, arity: int, readsArgs: bool, readsOutput: bool)
     override _.Shape shapes = if arity = 1 then Ok shapes[0] else OpHelpers.sameShape name shapes
 
     /// Whether the VJP on 1×1 values is `Partial(a, b, z, slot) * λ` and nothing else: then an engine may
-    /// compute the partial in the forward pass and, in the backward pass, only multiply (and get the
-    /// same bits as `VjpScalar`, which such an op defines through `Partial`).
+    /// compute the partial in the forward pass and, in the backward pass, only multiply, and get the
+    /// same bits as `VjpScalar` (which such an op leaves as defined here, through `Partial`).
     abstract HasPartial: bool
     default _.HasPartial = false
 
     /// ∂f/∂(argument `slot`) on 1×1 arguments `a`, `b` and value `z`, for an op with `HasPartial`.
     abstract Partial: a: double * b: double * z: double * slot: int -> double
     default _.Partial(_, _, _, _) = invalidOp $"op '{name}' has no partial"
+
+    /// `Partial(a, b, z, slot) * λ`, for an op with `HasPartial` (the others override it).
+    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
+
     override _.HasScalarKernel = true
     override _.VjpReadsArgs = readsArgs
     override _.VjpReadsOutput = readsOutput
@@ -82,7 +86,6 @@ type Mul() =
     override _.ForwardScalar(a, b) = a * b
     override _.HasPartial = true
     override _.Partial(a, b, _, slot) = if slot = 0 then b else a
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(a, b, z) = Vec.mul a b z
     override _.VjpArray(slot, a, b, _, l, d) = Vec.mul l (if slot = 0 then b else a) d
 
@@ -119,7 +122,6 @@ type Scale(factor: double) =
     override _.ForwardScalar(x, _) = x * factor
     override _.HasPartial = true
     override _.Partial(_, _, _, _) = factor
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.scale factor x y
     override _.VjpArray(_, _, _, _, l, d) = Vec.scale factor l d
 
@@ -143,7 +145,6 @@ type Sigmoid() =
     override _.ForwardScalar(x, _) = 1.0 / (1.0 + Math.Exp(-x))
     override _.HasPartial = true
     override _.Partial(_, _, y, _) = (1.0 - y) * y
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.sigmoid x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.sigmoidVjp y l d
 
@@ -156,7 +157,6 @@ type Tanh() =
     override _.ForwardScalar(x, _) = Math.Tanh x
     override _.HasPartial = true
     override _.Partial(_, _, y, _) = 1.0 - y * y
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.tanh x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.tanhVjp y l d
 
@@ -180,7 +180,6 @@ type Exp() =
     override _.ForwardScalar(x, _) = Math.Exp x
     override _.HasPartial = true
     override _.Partial(_, _, y, _) = y
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.exp x y
     override _.VjpArray(_, _, _, y, l, d) = Vec.mul l y d
 
@@ -204,7 +203,6 @@ type Sin() =
     override _.ForwardScalar(x, _) = Math.Sin x
     override _.HasPartial = true
     override _.Partial(x, _, _, _) = Math.Cos x
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.sin x y
     override _.VjpArray(_, x, _, _, l, d) =
         Vec.cos x d
@@ -219,7 +217,6 @@ type Cos() =
     override _.ForwardScalar(x, _) = Math.Cos x
     override _.HasPartial = true
     override _.Partial(x, _, _, _) = -(Math.Sin x)
-    override this.VjpScalar(a, b, z, l, slot) = this.Partial(a, b, z, slot) * l
     override _.ForwardArray(x, _, y) = Vec.cos x y
     override _.VjpArray(_, x, _, _, l, d) =
         Vec.sin x d
