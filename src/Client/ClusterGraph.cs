@@ -30,6 +30,6 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
         return results.Select(GradientResult.From).ToList();
     }
 
-    private protected override Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken) =>
-        distributed.Step(Version, optimizer, gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), cancellationToken);
+    private protected override Task StepAsync(TrainingStep step, CancellationToken cancellationToken) =>
+        distributed.Step(Version, step.Optimizer, step.Gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), step.Id, cancellationToken);
 }

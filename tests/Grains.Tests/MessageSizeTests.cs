@@ -175,8 +175,8 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var core = b.Build(b.Sum(b.Parameter("w", Filled(40, 40, 0.25)), "s"));
         var (graph, version) = await Deploy("parameter", core);
         var gradient = new Dictionary<string, TensorData> { ["w"] = TensorData.From(Filled(40, 40, 1)) };
-        await graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradient);
-        var e = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Adam }, gradient));
+        await graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradient, Guid.NewGuid());
+        var e = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Adam }, gradient, Guid.NewGuid()));
         Assert.Equal("parameter 'w' of shape 40x40: its stored state (value and Adam moments) would take 77120 bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
         Assert.Equal("MaxMessageBodySize", e.Limit);
         Assert.True(Tensor.BitwiseEqual(Filled(40, 40, 0.25 - 0.01), (await graph.Grain.ReadParameters(version))["w"].ToTensor()), "the refused step changed the parameter");
