@@ -1,6 +1,7 @@
 // The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal error.
 using System.CommandLine;
 using Adjoint.Cli;
+using Adjoint.Client;
 
 return await Cli.RunAsync(args, Console.Out, Console.Error);
 
@@ -19,12 +20,14 @@ namespace Adjoint.Cli
             var local = new Option<bool>("--local") { Description = "Use the local engine in this process instead of the embedded silo." };
             var cluster = new Option<string?>("--cluster") { Description = "Use a running cluster: the Redis connection string of its membership (e.g. 127.0.0.1:6390)." };
             var clusterId = new Option<string>("--cluster-id") { Description = "The cluster's Orleans cluster id.", DefaultValueFactory = _ => "adjoint" };
-            ClientChoice Backend(ParseResult r) => ClientChoice.From(r.GetValue(local), r.GetValue(cluster), r.GetValue(clusterId)!);
+            var maxMessageSize = new Option<int?>("--max-message-size") { Description = "The largest message in bytes (Orleans' MaxMessageBodySize, default 100 MiB): the embedded silo's, or this client's towards a cluster (give the silos' value)." };
+            ClientChoice Backend(ParseResult r) => ClientChoice.From(r.GetValue(local), r.GetValue(cluster), r.GetValue(clusterId)!, r.GetValue(maxMessageSize));
             Command Evaluating(Command c)
             {
                 c.Options.Add(local);
                 c.Options.Add(cluster);
                 c.Options.Add(clusterId);
+                c.Options.Add(maxMessageSize);
                 return c;
             }
 
@@ -65,8 +68,18 @@ namespace Adjoint.Cli
             {
                 return await command();
             }
+            catch (Grains.ResultsTooLargeException e)
+            {
+                // The cluster's advice names API modes; say it in this command line's flags.
+                stderr.WriteLine(e.EvaluationsThatFit == 0
+                    ? $"error: {e.Sizes}; ask for fewer results (grad without --all returns only the inputs' and parameters' adjoints) or raise the limit (--max-message-size here, Limits:MaxMessageBodySize on the silos)"
+                    : $"error: {e.Sizes}; pass at most {e.EvaluationsThatFit} input sets at a time");
+                return 1;
+            }
             catch (Exception e) when (e is UserError or GraphFile.GraphFileException or GraphException or EvaluationException
-                                          or Grains.GraphRejectedException or FileNotFoundException or DirectoryNotFoundException
+                                          or Grains.GraphRejectedException or Grains.LimitExceededException or Grains.StorageFailedException
+                                          or TrainingStepException or ClusterUnreachableException
+                                          or FileNotFoundException or DirectoryNotFoundException
                                           or TimeoutException or OperationCanceledException)
             {
                 stderr.WriteLine($"error: {e.Message}");

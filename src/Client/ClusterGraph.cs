@@ -26,7 +26,18 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
         var mode = !options.Backward ? AdjointMode.None
             : options.Adjoints == Adjoints.All ? AdjointMode.All : AdjointMode.InputsAndParameters;
         var batch = new Grains.BatchOptions { Mode = mode, ReportValues = options.ReportValues, Window = options.Window };
-        var results = await distributed.Evaluate(Version, inputSets, batch, cancellationToken);
+        List<EvaluationResult> results;
+        try
+        {
+            results = await distributed.Evaluate(Version, inputSets, batch, cancellationToken);
+        }
+        catch (ResultsTooLargeException e) when (e.EvaluationsThatFit >= 1 && e.EvaluationsThatFit < inputSets.Count)
+        {
+            // The results come back in one answer per batch: run the chunk in parts whose answers fit.
+            results = [];
+            foreach (var part in inputSets.Chunk(e.EvaluationsThatFit))
+                results.AddRange(await distributed.Evaluate(Version, part, batch, cancellationToken));
+        }
         return results.Select(GradientResult.From).ToList();
     }
 

@@ -90,7 +90,8 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         }
         Assert.Equal(0, await graph.Grain.CountLiveStates(version));
         // A gradient would return λ of 'outer' (200×200): refused before it runs.
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        var e = await Assert.ThrowsAsync<ResultsTooLargeException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Equal(0, e.EvaluationsThatFit);
         Assert.Contains("the results of one evaluation take ", e.Message);
         Assert.Contains("the adjoint of node 'outer' (200x200)", e.Message);
         Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit", e.Message);
@@ -106,8 +107,9 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var core = b.Build(b.Tanh(b.MatMul(b.Input("column", 50, 1), b.Input("row", 1, 50), "outer"), "t"));
         var (graph, version) = await Deploy("results", core);
         var x = new Dictionary<string, Tensor> { ["column"] = Filled(50, 1, 0.5), ["row"] = Filled(1, 50, 1) };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+        var e = await Assert.ThrowsAsync<ResultsTooLargeException>(() =>
             graph.Evaluate(version, Enumerable.Repeat(x, 4), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Equal(3, e.EvaluationsThatFit);
         Assert.Contains("the results of 4 evaluations take about ", e.Message);
         Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); split the batch into batches of at most 3 evaluations", e.Message);
         var results = await graph.Evaluate(version, Enumerable.Repeat(x, 3), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
