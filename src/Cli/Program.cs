@@ -1,4 +1,5 @@
-// The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal error.
+// The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal
+// error, 3 a check that ran and did not pass.
 using System.CommandLine;
 using Adjoint.Cli;
 using Adjoint.Client;
@@ -33,11 +34,11 @@ namespace Adjoint.Cli
 
             var step = new Option<double>("--step") { Description = "Finite-difference step.", DefaultValueFactory = _ => 1e-6 };
             var tolerance = new Option<double>("--tolerance") { Description = "Largest relative error that passes.", DefaultValueFactory = _ => 1e-6 };
-            var check = Evaluating(new Command("check", "Validate a graph file, evaluate its gradient, check it against finite differences and the local engine, and compute the Lagrangian residuals.")
-            { file, step, tolerance });
-            check.SetAction((r, ct) => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(step), r.GetValue(tolerance), Backend(r), r.GetValue(json), stdout, ct)));
+            var inputs = new Option<string?>("--inputs") { Description = "Input values: a JSON file, or the JSON itself ('{\"x\": [[1], [2]]}'): an object of values by node id, or a list of them for a batch (default: the values in the file)." };
+            var check = Evaluating(new Command("check", $"Validate a graph file, evaluate its gradient, check it against finite differences and the local engine, and compute the Lagrangian residuals. Exit code {Commands.CheckFailed} when the check runs but does not pass.")
+            { file, inputs, step, tolerance });
+            check.SetAction((r, ct) => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(step), r.GetValue(tolerance), Backend(r), r.GetValue(json), stdout, ct)));
 
-            var inputs = new Option<string?>("--inputs") { Description = "A JSON object of input values by node id, or a list of them for a batch (default: the values in the file)." };
             var all = new Option<bool>("--all") { Description = "Every node's value and adjoint, not just the inputs' and parameters' adjoints." };
             var anomaly = new Option<bool>("--detect-anomaly") { Description = "Fail at the first node whose value or adjoint is NaN or infinite (runs on the local engine)." };
             var grad = Evaluating(new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly });

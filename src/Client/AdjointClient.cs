@@ -92,8 +92,9 @@ public sealed class AdjointClient : IAsyncDisposable
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         var host = Host.CreateDefaultBuilder()
             .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint(o => o.MaxMessageBodySize = options.MaxMessageBodySize))
-            // An embedded silo lives inside someone else's program: only its errors are theirs to see.
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Error))
+            // An embedded silo lives inside someone else's program: only its errors are theirs to see,
+            // and on stderr, so that a command's stdout carries only its results.
+            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Error))
             .Build();
         await host.StartAsync(cancellationToken);
         return host;
@@ -140,7 +141,7 @@ public sealed class AdjointClient : IAsyncDisposable
                     client.UseTls(certificate, tls => tls.AllowAnyRemoteCertificate());
                 }
             })
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Critical))
+            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Critical))
             .Build();
         try
         {
@@ -203,6 +204,10 @@ public sealed class AdjointClient : IAsyncDisposable
             return $"no answer within {redis.ConnectTimeout / 1000.0:0.#} s";
         }
     }
+
+    // The default host logs to the console's stdout; every level goes to stderr instead.
+    private static ILoggingBuilder ToStandardError(ILoggingBuilder logging) =>
+        logging.ClearProviders().AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 
     private static int FreePort()
     {
