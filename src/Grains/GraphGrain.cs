@@ -206,6 +206,7 @@ public sealed class GraphGrain(
     public async Task<int[]> UndeployAll()
     {
         var versions = _index.State.Versions.ToList();
+        if (versions.Count == 0) throw new KeyNotFoundException($"graph '{Id}' has no deployed version");
         foreach (var entry in versions) await Free(entry);
         await Register();
         return [.. versions.Select(v => v.Version)];

@@ -36,7 +36,7 @@ public interface IGraphGrain : IGrainWithStringKey
     /// <summary>Removes a version (0: the latest) and the stored parameter values of its nodes.</summary>
     [Alias("undeploy")] Task Undeploy(int version);
 
-    /// <summary>Removes every version of the graph; returns the versions removed.</summary>
+    /// <summary>Removes every version of the graph; returns the versions removed (none deployed: a <see cref="KeyNotFoundException"/>).</summary>
     [Alias("undeploy-all")] Task<int[]> UndeployAll();
 
     /// <summary>The current value of every parameter of a version, by node id, in one answer: refused
