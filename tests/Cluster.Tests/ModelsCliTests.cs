@@ -23,7 +23,7 @@ public sealed class ModelsCliTests(SharedCluster cluster)
     private async Task<string> Ok(params string[] args)
     {
         var (code, stdout, stderr) = await Cli(args);
-        Assert.True(code == 0, $"adjoint {string.Join(' ', args)} exited {code}: {stderr}");
+        Assert.True(code == 0, $"adjoint {string.Join(' ', args)} exited {code}: {stderr}{stdout}");
         return stdout;
     }
 
@@ -117,7 +117,7 @@ public sealed class ModelsCliTests(SharedCluster cluster)
         foreach (var run in new[] { 1, 2 })
         {
             var output = Path.Combine(cluster.RunFolder, $"demo-{run}");
-            var result = JsonNode.Parse(await Ok("demo", "--steps", "3", "--out", output, "--json", "--cluster", cluster.Redis))!;
+            var result = JsonNode.Parse(await Ok("demo", "--steps", "20", "--out", output, "--json", "--cluster", cluster.Redis))!;
             Assert.True((bool)result["passed"]!, $"demo run {run} failed its checks");
         }
     }
