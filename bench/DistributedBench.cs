@@ -235,8 +235,8 @@ internal static class Distributed
         var core = RandomDag(9, 200);
         var graph = new DistributedGraph(client, $"p9-{silos}");
         var version = (await graph.Deploy(core)).Version;
-        var spec = await graph.Grain.GetSpec(version);
-        var deployed = new DeployedGraph("p9", version, spec, client);
+        var layout = await graph.Grain.Layout(version, 0);
+        var deployed = new DeployedGraph("p9", version, layout, core, Plan.Compile(core), client);
         var mode = AdjointMode.All;
         var perEvaluation = MessagesPerEvaluation(deployed, mode);
         var rng = new Random(9);

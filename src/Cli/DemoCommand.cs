@@ -31,6 +31,10 @@ internal static class DemoCommand
         Say($"[bold]Adjoint demo[/]: the seed's two-layer net ||sigma(X W1) W2 - y||^2, {graph.Count} nodes, GEMM {Kernels.gemmBackend}");
         Say($"  {client.Backend} back end ready in {watch.Elapsed.TotalSeconds:F1} s");
         var net = await client.DeployAsync("two-layer-demo", graph, cancellationToken);
+        // On a cluster the version keeps what an earlier demo trained into it: every run starts from the
+        // file's parameters (and fresh Adam moments), which the checks below compare against.
+        foreach (var n in graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter))
+            await net.WriteParameterAsync(n.Id, n.Value!.Value, cancellationToken);
 
         // 1. The distributed gradient against the local engine, bit for bit.
         var distributed = await net.EvaluateBatchAsync([null], new BatchOptions { ReportValues = true }, cancellationToken: cancellationToken)

@@ -57,8 +57,34 @@ namespace Adjoint.Cli
             var demo = Evaluating(new Command("demo", "The seed's two-layer net on an embedded silo: distributed gradients checked, then trained, with a loss plot.") { outDir, steps });
             demo.SetAction((r, ct) => Guard(stderr, () => DemoCommand.RunAsync(Path.Combine(AppContext.BaseDirectory, "examples"), r.GetValue(outDir)!, r.GetValue(steps), Backend(r), r.GetValue(json), stdout, ct)));
 
+            // `models …`: what is deployed on a cluster.
+            var modelId = new Argument<string>("ID") { Description = "The model (graph) id: what `grad FILE --cluster` deploys FILE's graph under is its file name without extension." };
+            var version = new Option<int>("--version") { Description = "The version (default: the latest)." };
+            ClientChoice OnCluster(ParseResult r) => ClientChoice.From(false, r.GetValue(cluster), r.GetValue(clusterId)!, r.GetValue(maxMessageSize));
+            Command Models(Command c)
+            {
+                c.Options.Add(cluster);
+                c.Options.Add(clusterId);
+                c.Options.Add(maxMessageSize);
+                return c;
+            }
+            var modelsList = Models(new Command("list", "Every model deployed on the cluster and its versions."));
+            modelsList.SetAction((r, ct) => Guard(stderr, () => ModelsCommand.List(OnCluster(r), r.GetValue(json), stdout, ct)));
+            var modelsDescribe = Models(new Command("describe", "A model's versions, nodes, parameters and their sizes, and layout (partitions).") { modelId, version });
+            modelsDescribe.SetAction((r, ct) => Guard(stderr, () => ModelsCommand.Describe(r.GetValue(modelId)!, r.GetValue(version), OnCluster(r), r.GetValue(json), stdout, ct)));
+            var modelsRead = Models(new Command("read", "A model version's current (trained) parameter values.") { modelId, version });
+            modelsRead.SetAction((r, ct) => Guard(stderr, () => ModelsCommand.Read(r.GetValue(modelId)!, r.GetValue(version), OnCluster(r), r.GetValue(json), stdout, ct)));
+            var exportTo = new Option<string>("--output", "-o") { Description = "The graph file to write.", Required = true };
+            var modelsExport = Models(new Command("export", "Write a model version as a graph file with its trained parameter values (`grad FILE --local` on it equals the cluster).") { modelId, version, exportTo });
+            modelsExport.SetAction((r, ct) => Guard(stderr, () => ModelsCommand.Export(r.GetValue(modelId)!, r.GetValue(version), r.GetValue(exportTo)!, OnCluster(r), r.GetValue(json), stdout, ct)));
+            var allVersions = new Option<bool>("--all") { Description = "Every version of the model." };
+            var modelsUndeploy = Models(new Command("undeploy", "Remove a model version (default: the latest) or --all of them, with their parameter values.") { modelId, version, allVersions });
+            modelsUndeploy.SetAction((r, ct) => Guard(stderr, () => ModelsCommand.Undeploy(r.GetValue(modelId)!, r.GetValue(version), r.GetValue(allVersions), OnCluster(r), r.GetValue(json), stdout, ct)));
+            var models = new Command("models", "The models deployed on a cluster (--cluster REDIS): list, describe, read, export, undeploy.")
+            { modelsList, modelsDescribe, modelsRead, modelsExport, modelsUndeploy };
+
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
-            { json, demo, check, grad, partition, render };
+            { json, demo, check, grad, partition, render, models };
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
         }
 

@@ -74,6 +74,60 @@ public sealed class AdjointClient : IAsyncDisposable
         return new ClusterGraph(graphId, graph, distributed, deployed.Version);
     }
 
+    private IGrainFactory ModelGrains => _grains
+        ?? throw new NotSupportedException("the local back end deploys nothing: models live on an embedded silo or a cluster");
+
+    private DistributedGraph Distributed(string graphId) => new(ModelGrains, graphId) { MessageSize = MessageSize.Of(_host!.Services) };
+
+    /// <summary>Every graph with a deployed version, by id, and its versions (from the cluster's model registry).</summary>
+    /// <exception cref="NotSupportedException">On the local back end.</exception>
+    public async Task<IReadOnlyList<ModelSummary>> ListModelsAsync(CancellationToken cancellationToken = default)
+    {
+        var models = await ModelGrains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).List().WaitAsync(cancellationToken);
+        return [.. models.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new ModelSummary(kv.Key, kv.Value))];
+    }
+
+    /// <summary>What a deployed version is (0: the latest): nodes, layout, assignment, the graph as deployed.</summary>
+    /// <exception cref="KeyNotFoundException">The graph has no such version.</exception>
+    public Task<GraphDescription> DescribeAsync(string graphId, int version = 0, CancellationToken cancellationToken = default) =>
+        Distributed(graphId).Grain.Describe(version).WaitAsync(cancellationToken);
+
+    /// <summary>The current (trained) value of every parameter of a version (0: the latest), by node id, read by pages.</summary>
+    /// <exception cref="KeyNotFoundException">The graph has no such version.</exception>
+    public async Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(string graphId, int version = 0, CancellationToken cancellationToken = default)
+    {
+        var distributed = Distributed(graphId);
+        // One version for every page, even if another is deployed meanwhile.
+        if (version == 0) version = (await distributed.Grain.Describe(0).WaitAsync(cancellationToken)).Version;
+        var stored = await distributed.ReadParameters(version, cancellationToken);
+        return stored.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor());
+    }
+
+    /// <summary>
+    /// A version (0: the latest) as a graph with its trained parameter values in place of the ones it was
+    /// deployed with: <c>GraphFile.save</c> writes it as a file that <c>GraphFile.load</c> reads, and the
+    /// local engine computes on it what the cluster computes on the version.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">The graph has no such version.</exception>
+    public async Task<(GraphDescription Description, Graph Graph)> ExportAsync(string graphId, int version = 0, CancellationToken cancellationToken = default)
+    {
+        var distributed = Distributed(graphId);
+        var description = await distributed.Grain.Describe(version).WaitAsync(cancellationToken);
+        var stored = await distributed.ReadParameters(description.Version, cancellationToken);
+        var graph = Models.WithValues(GraphFile.parse(description.Json, null), stored.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor()));
+        return (description, graph);
+    }
+
+    /// <summary>Removes a version (0: the latest) and its parameter values and moments.</summary>
+    /// <exception cref="KeyNotFoundException">The graph has no such version.</exception>
+    public Task UndeployAsync(string graphId, int version = 0, CancellationToken cancellationToken = default) =>
+        Distributed(graphId).Grain.Undeploy(version).WaitAsync(cancellationToken);
+
+    /// <summary>Removes every version of a graph; returns the versions removed.</summary>
+    /// <exception cref="KeyNotFoundException">The graph has no deployed version.</exception>
+    public Task<int[]> UndeployAllAsync(string graphId, CancellationToken cancellationToken = default) =>
+        Distributed(graphId).Grain.UndeployAll().WaitAsync(cancellationToken);
+
     /// <summary>Loads a graph file and deploys it under its file name.</summary>
     public Task<GradientGraph> LoadAsync(string path, CancellationToken cancellationToken = default) =>
         DeployAsync(Path.GetFileNameWithoutExtension(path), GraphFile.load(path), cancellationToken);

@@ -77,7 +77,9 @@ public sealed class CoordinatorGrain(
     {
         // First of all, so that the client's watchdog finds the batch known while the graph loads.
         Remember(request.Id);
-        var graph = await cache.Get(request.GraphId, request.Version);
+        // The version's current layout, held for the whole batch (re-runs included): a re-partition while
+        // it runs moves later batches, not this one.
+        var graph = await cache.Current(request.GraphId, request.Version);
         Validate(graph, request);
         if (_batches.ContainsKey(request.Id)) throw new ArgumentException($"batch {request.Id} is already running");
         var window = Math.Max(1, request.Window);

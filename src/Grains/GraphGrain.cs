@@ -1,53 +1,63 @@
-// The graph grain: deploys graph versions (validated and partitioned by the core), describes and
-// removes them, and fronts the parameter grains of each version.
+// The graph grain: deploys graph versions (validated by the core, identified by their content), lays them
+// out over the silos, frees old ones, and fronts the parameter grains of each version.
+using System.Security.Cryptography;
+using System.Text;
 using Adjoint.Grains.Hosting;
+using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
 namespace Adjoint.Grains;
 
-/// <summary>One deployed version as stored.</summary>
-[GenerateSerializer, Alias("adjoint.graph-version.v1")]
-public sealed class GraphVersionRecord
-{
-    /// <summary>The version number.</summary>
-    [Id(0)] public int Version { get; set; }
-    /// <summary>The graph in the core's JSON format.</summary>
-    [Id(1)] public string Json { get; set; } = "";
-    /// <summary>The number of partitions.</summary>
-    [Id(2)] public int Partitions { get; set; }
-    /// <summary>The partition of each plan position.</summary>
-    [Id(3)] public int[] Parts { get; set; } = [];
-}
-
-/// <summary>A graph's durable state: its live versions and the last version number handed out.</summary>
-[GenerateSerializer, Alias("adjoint.graph-state.v1")]
-public sealed class GraphState
-{
-    /// <summary>The last version number handed out (versions are never reused).</summary>
-    [Id(0)] public int LastVersion { get; set; }
-    /// <summary>The versions still deployed, oldest first.</summary>
-    [Id(1)] public List<GraphVersionRecord> Versions { get; set; } = [];
-}
-
 /// <summary>A graph (key: graph id) and its versions.</summary>
 public sealed class GraphGrain(
-    AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership, MessageSize messages)
+    AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership,
+    MessageSize messages, ILogger<GraphGrain> logger)
     : Grain, IGraphGrain
 {
-    private DurableState<GraphState> _state = null!;
+    private DurableState<GraphIndex> _index = null!;
+    // The records of live versions read so far (at most MaxVersionsPerGraph).
+    private readonly Dictionary<int, Task<GraphVersionRecord>> _records = [];
+
+    private string Id => this.GetPrimaryKeyString();
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _state = storage.For<GraphState>(ServiceProvider, "graph", this.GetGrainId());
-        await _state.Read();
+        _index = storage.For<GraphIndex>(ServiceProvider, "graph-index", this.GetGrainId());
+        await _index.Read();
     }
+
+    private DurableState<GraphVersionRecord> RecordState(int version) =>
+        storage.For<GraphVersionRecord>(ServiceProvider, "graph-version", GrainId.Create("adjoint-graph-version", $"{Id}/{version}"));
+
+    private async Task<GraphVersionRecord> Record(int version)
+    {
+        if (!_records.TryGetValue(version, out var load)) _records[version] = load = ReadRecord(version);
+        try
+        {
+            return await load;
+        }
+        catch
+        {
+            if (_records.TryGetValue(version, out var same) && same == load) _records.Remove(version);
+            throw;
+        }
+    }
+
+    private async Task<GraphVersionRecord> ReadRecord(int version)
+    {
+        var state = RecordState(version);
+        await state.Read();
+        if (!state.RecordExists) throw new InvalidOperationException($"graph '{Id}' version {version}: its record is missing from storage");
+        return state.State;
+    }
+
+    private static string Hash(string json) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(json)));
 
     /// <inheritdoc/>
     public async Task<DeployResult> Deploy(string json, int partitions)
     {
-        var id = this.GetPrimaryKeyString();
-        if (id.Contains('/')) throw new ArgumentException($"graph id '{id}' must not contain '/'");
+        if (Id.Contains('/')) throw new ArgumentException($"graph id '{Id}' must not contain '/'");
         Graph graph;
         try
         {
@@ -62,75 +72,123 @@ public sealed class GraphGrain(
             throw new GraphRejectedException(e.Message, null);
         }
         var k = partitions > 0 ? partitions : Math.Max(1, membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active));
-        var latest = _state.State.Versions.LastOrDefault();
-        if (latest is not null && latest.Partitions == k && GraphFile.parse(latest.Json, null).Equals(graph))
-            return new DeployResult(latest.Version, false, k);
-        var plan = Plan.Compile(graph);
-        var record = new GraphVersionRecord
+        var compact = GraphFile.toCompactJson(graph);
+        var hash = Hash(compact);
+        var index = _index.State;
+        var same = index.Versions.Find(v => v.Hash == hash);
+        if (same is not null && (await Record(same.Version)).Json == compact) return await Redeploy(same, k);
+        // GetSpec and Describe answer with the JSON, and the in-memory storage sends each record to its
+        // storage grain: Orleans would drop any of them with its connection, failing whatever else was
+        // in flight on it.
+        messages.CheckGraph(graph, compact);
+        var record = new GraphVersionRecord { Version = index.LastVersion + 1, Json = compact };
+        if (options.UseMemoryStorage) CheckStoredState(record, graph.Count);
+        // The record first: a silo lost between the two writes leaves an unlisted record, never a listed
+        // version without its graph.
+        await RecordState(record.Version).Write(record);
+        _records[record.Version] = Task.FromResult(record);
+        var parameters = graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter).ToList();
+        var entry = new VersionEntry
         {
-            Version = _state.State.LastVersion + 1,
-            Json = GraphFile.toCompactJson(graph),
-            Partitions = k,
-            Parts = Partition.assign(plan, k),
+            Version = record.Version,
+            Hash = hash,
+            Layouts = [k],
+            DeployedAt = DateTime.UtcNow,
+            Nodes = graph.Count,
+            Parameters = parameters.Count,
+            ParameterElements = parameters.Sum(n => (long)graph.ShapeOf(n.Id).Rows * graph.ShapeOf(n.Id).Cols),
         };
-        // GetSpec and Describe answer with the JSON, and the in-memory storage sends the whole state to
-        // its storage grain: Orleans would drop any of them with its connection, failing whatever else
-        // was in flight on it.
-        messages.CheckGraph(graph, record.Json);
-        if (options.UseMemoryStorage) CheckStoredState(record);
-        _state.State.LastVersion = record.Version;
-        _state.State.Versions.Add(record);
-        await _state.Write();
+        index.LastVersion = record.Version;
+        index.Versions.Add(entry);
+        await _index.Write();
+        while (index.Versions.Count > options.MaxVersionsPerGraph)
+        {
+            var oldest = index.Versions[0];
+            logger.LogWarning("Graph {GraphId}: version {Version} deployed, {Count} versions are more than MaxVersionsPerGraph = {Max}; freeing version {Oldest} (last deployed {DeployedAt:o}) and its parameter values",
+                Id, record.Version, index.Versions.Count, options.MaxVersionsPerGraph, oldest.Version, oldest.DeployedAt);
+            await Free(oldest);
+        }
+        await Register();
         return new DeployResult(record.Version, true, k);
+    }
+
+    // The same graph again: the same version, its parameters as they are; re-partitioned if the count
+    // differs (a new layout generation, so that new batches run on fresh node activations), and made the latest.
+    private async Task<DeployResult> Redeploy(VersionEntry entry, int k)
+    {
+        var index = _index.State;
+        var relayout = entry.Layouts[^1] != k;
+        if (relayout || index.Versions[^1] != entry)
+        {
+            if (relayout)
+                logger.LogInformation("Graph {GraphId} version {Version}: re-partitioned from {From} to {To} partitions (layout {Layout})",
+                    Id, entry.Version, entry.Layouts[^1], k, entry.Layouts.Count + 1);
+            if (relayout) entry.Layouts.Add(k);
+            entry.DeployedAt = DateTime.UtcNow;
+            index.Versions.Remove(entry);
+            index.Versions.Add(entry);
+            await _index.Write();
+            await Register();
+        }
+        return new DeployResult(entry.Version, false, k) { Layout = entry.Layouts.Count };
     }
 
     // The in-memory storage keeps each state in a storage grain, possibly on another silo: a state
     // written there is one message. A durable storage (Redis) is written directly and has no such limit.
-    private void CheckStoredState(GraphVersionRecord record)
+    private void CheckStoredState(GraphVersionRecord record, int nodes)
     {
-        var live = _state.State.Versions;
-        var bytes = MessageSize.StoredGraphBytes(record.Json, record.Parts.Length)
-            + live.Sum(v => MessageSize.StoredGraphBytes(v.Json, v.Parts.Length));
-        if (messages.TooLargeToStore($"graph '{this.GetPrimaryKeyString()}': its stored state, this version and the {live.Count} still deployed,", bytes) is { } why)
-            throw new GraphRejectedException(live.Count > 0 ? $"{why}; undeploy older versions first" : why, null);
+        var bytes = MessageSize.StoredGraphBytes(record.Json, nodes);
+        if (messages.TooLargeToStore($"graph '{Id}' version {record.Version}: its stored record", bytes) is { } why)
+            throw new GraphRejectedException(why, null);
     }
 
-    private GraphVersionRecord Find(int version)
+    private Task Register() =>
+        GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).Set(Id, [.. _index.State.Versions.Select(v => v.Summary)]);
+
+    private VersionEntry Find(int version)
     {
-        var versions = _state.State.Versions;
-        var record = version == 0 ? versions.LastOrDefault() : versions.Find(v => v.Version == version);
-        return record ?? throw new KeyNotFoundException(
-            version == 0 ? $"graph '{this.GetPrimaryKeyString()}' has no deployed version" : $"graph '{this.GetPrimaryKeyString()}' has no deployed version {version}");
+        var versions = _index.State.Versions;
+        var entry = version == 0 ? versions.LastOrDefault() : versions.Find(v => v.Version == version);
+        return entry ?? throw new KeyNotFoundException(
+            version == 0 ? $"graph '{Id}' has no deployed version" : $"graph '{Id}' has no deployed version {version}");
     }
 
     /// <inheritdoc/>
-    public Task<GraphDescription> Describe(int version)
+    public async Task<GraphDescription> Describe(int version)
     {
-        var record = Find(version);
-        var graph = GraphFile.parse(record.Json, null);
-        var plan = Plan.Compile(graph);
-        return Task.FromResult(new GraphDescription
+        var entry = Find(version);
+        var graph = await Load(entry);
+        return new GraphDescription
         {
-            GraphId = this.GetPrimaryKeyString(),
-            Version = record.Version,
-            Versions = [.. _state.State.Versions.Select(v => v.Version)],
-            NodeCount = graph.Count,
-            Output = graph.Output,
-            Partitions = record.Partitions,
-            Assignment = Enumerable.Range(0, plan.Count).ToDictionary(p => plan.Ids[p], p => record.Parts[p]),
-            Json = record.Json,
-        });
+            GraphId = Id,
+            Version = entry.Version,
+            Versions = [.. _index.State.Versions.Select(v => v.Version)],
+            NodeCount = graph.Plan.Count,
+            Output = graph.Graph.Output,
+            Partitions = graph.Partitions,
+            Assignment = Enumerable.Range(0, graph.Plan.Count).ToDictionary(p => graph.Plan.Ids[p], p => graph.Parts[p]),
+            Json = (await Record(entry.Version)).Json,
+            Layout = graph.Layout,
+            DeployedAt = entry.DeployedAt,
+        };
     }
 
     /// <inheritdoc/>
-    public Task<GraphSpec> GetSpec(int version)
+    public async Task<GraphSpec> GetSpec(int version) => new((await Record(Find(version).Version)).Json);
+
+    /// <inheritdoc/>
+    public Task<GraphLayout> Layout(int version, int generation)
     {
-        var record = Find(version);
-        return Task.FromResult(new GraphSpec(record.Json, record.Partitions, record.Parts));
+        var entry = Find(version);
+        if (generation == 0) return Task.FromResult(entry.Current);
+        if (generation < 1 || generation > entry.Layouts.Count)
+            throw new KeyNotFoundException($"graph '{Id}' version {entry.Version} has layouts 1 to {entry.Layouts.Count}, not {generation}");
+        return Task.FromResult(new GraphLayout(generation, entry.Layouts[generation - 1]));
     }
 
-    private async Task<DeployedGraph> Load(int version) =>
-        await cache.Get(this.GetPrimaryKeyString(), Find(version).Version);
+    private Task<DeployedGraph> Load(VersionEntry entry) => cache.Get(Id, entry.Version, entry.Current);
+
+    private Task<DeployedGraph> Load(int version) => Load(Find(version));
 
     private static IEnumerable<int> Parameters(DeployedGraph graph) =>
         Enumerable.Range(0, graph.Plan.Count).Where(p => graph.Plan.Op(p).Kind == OpKind.Parameter);
@@ -138,11 +196,42 @@ public sealed class GraphGrain(
     /// <inheritdoc/>
     public async Task Undeploy(int version)
     {
-        var graph = await Load(version);
+        await Free(Find(version));
+        await Register();
+    }
+
+    /// <inheritdoc/>
+    public async Task<int[]> UndeployAll()
+    {
+        var versions = _index.State.Versions.ToList();
+        if (versions.Count == 0) throw new KeyNotFoundException($"graph '{Id}' has no deployed version");
+        foreach (var entry in versions) await Free(entry);
+        await Register();
+        return [.. versions.Select(v => v.Version)];
+    }
+
+    // A version goes: its parameter values and moments, its place in the index, its record, and the
+    // cached plans of every silo.
+    private async Task Free(VersionEntry entry)
+    {
+        var graph = await Load(entry);
         await Task.WhenAll(Parameters(graph).Select(p => graph.Node(p).ClearParameter()));
-        _state.State.Versions.RemoveAll(v => v.Version == graph.Version);
-        await _state.Write();
-        cache.Evict(graph.GraphId, graph.Version);
+        _index.State.Versions.Remove(entry);
+        await _index.Write();
+        var record = RecordState(entry.Version);
+        await record.Read();
+        await record.Clear();
+        _records.Remove(entry.Version);
+        cache.Evict(Id, entry.Version);
+        try
+        {
+            await Task.WhenAll(SiloCacheGrain.OnEverySilo(GrainFactory, membership).Select(s => s.Evict(Id, entry.Version)));
+        }
+        catch (Exception e) when (e is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
+        {
+            // A silo that cannot be told is leaving; what it cached goes with it.
+            logger.LogInformation("Graph {GraphId} version {Version}: a silo could not be told to evict it: {Message}", Id, entry.Version, e.Message);
+        }
     }
 
     /// <inheritdoc/>

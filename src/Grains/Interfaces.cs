@@ -4,15 +4,21 @@ using Orleans.Concurrency;
 
 namespace Adjoint.Grains;
 
-/// <summary>A graph and its versions (key: graph id, without '/').</summary>
-[Alias("adjoint.IGraphGrain"), Version(1)]
+/// <summary>
+/// A graph and its versions (key: graph id, without '/'). A version is the graph's content: the same
+/// graph deployed again is the same version, with its trained parameters, however many silos are up. How
+/// a version is spread over the silos is its layout, which a deploy may change without a new version.
+/// </summary>
+[Alias("adjoint.IGraphGrain"), Version(2)]
 public interface IGraphGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Validates the graph JSON with the core, partitions it over <paramref name="partitions"/> parts
-    /// (0: one per active silo) and stores it. The same graph and partition count as the latest version
-    /// gives that version back; a changed one makes a new version. Rejections raise
-    /// <see cref="GraphRejectedException"/> with the core's message.
+    /// Validates the graph JSON with the core and deploys it in <paramref name="partitions"/> parts (0:
+    /// one per active silo). A graph equal to a deployed version gives that version back (and makes it
+    /// the latest); if its layout has another number of partitions, it is re-partitioned (a new layout
+    /// generation: parameters stay, batches already running finish on the old layout). A new graph makes
+    /// a new version; beyond <c>MaxVersionsPerGraph</c> the least recently deployed version is freed.
+    /// Rejections raise <see cref="GraphRejectedException"/> with the core's message.
     /// </summary>
     [Alias("deploy")] Task<DeployResult> Deploy(string json, int partitions);
 
@@ -23,8 +29,15 @@ public interface IGraphGrain : IGrainWithStringKey
     /// awaits them (counting, placing, stepping) ask it for the spec.</summary>
     [AlwaysInterleave, Alias("spec")] Task<GraphSpec> GetSpec(int version);
 
-    /// <summary>Removes a version and the stored parameter values of its nodes.</summary>
+    /// <summary>A layout of a version: generation 0 for the current one (coordinators ask once per batch),
+    /// or an older generation that batches still running may need.</summary>
+    [AlwaysInterleave, Alias("layout")] Task<GraphLayout> Layout(int version, int generation);
+
+    /// <summary>Removes a version (0: the latest) and the stored parameter values of its nodes.</summary>
     [Alias("undeploy")] Task Undeploy(int version);
+
+    /// <summary>Removes every version of the graph; returns the versions removed (none deployed: a <see cref="KeyNotFoundException"/>).</summary>
+    [Alias("undeploy-all")] Task<int[]> UndeployAll();
 
     /// <summary>The current value of every parameter of a version, by node id, in one answer: refused
     /// with <see cref="LimitExceededException"/> when they do not fit in one message (read them by pages,
@@ -54,8 +67,33 @@ public interface IGraphGrain : IGrainWithStringKey
     [Alias("placement")] Task<Dictionary<string, string>> Placement(int version);
 }
 
+/// <summary>The cluster's list of deployed models (one grain, key <see cref="Key"/>), kept by the graph grains.</summary>
+[Alias("adjoint.IModelRegistryGrain"), Version(1)]
+public interface IModelRegistryGrain : IGrainWithIntegerKey
+{
+    /// <summary>The key of the one registry.</summary>
+    const long Key = 0;
+
+    /// <summary>A graph's deployed versions now (none: the graph leaves the registry).</summary>
+    [Alias("set")] Task Set(string graphId, VersionSummary[] versions);
+
+    /// <summary>Every graph with a deployed version, and its versions.</summary>
+    [AlwaysInterleave, Alias("list")] Task<Dictionary<string, VersionSummary[]>> List();
+}
+
+/// <summary>A silo's own cache of deployed graphs (key: the silo's address, see <see cref="SiloPlacement"/>).</summary>
+[Alias("adjoint.ISiloCacheGrain"), Version(1)]
+public interface ISiloCacheGrain : IGrainWithStringKey
+{
+    /// <summary>Forgets a freed version on this silo.</summary>
+    [Alias("evict")] Task Evict(string graphId, int version);
+
+    /// <summary>Whether this silo's cache holds a version.</summary>
+    [Alias("holds")] Task<bool> Holds(string graphId, int version);
+}
+
 /// <summary>
-/// One node i of one graph version (key: graphId/version/partition/nodeId). Work messages are one-way:
+/// One node i of one graph version in one layout (key: graphId/version/layout/partition/nodeId). Work messages are one-way:
 /// a node never awaits another.
 /// </summary>
 [Alias("adjoint.INodeGrain"), Version(1)]

@@ -75,8 +75,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var (graphId, version, _, nodeId) = NodeKey.Parse(this.GetPrimaryKeyString());
-        _graph = await cache.Get(graphId, version);
+        var (graphId, version, layout, _, nodeId) = NodeKey.Parse(this.GetPrimaryKeyString());
+        _graph = await cache.Get(graphId, version, layout);
         _plan = _graph.Plan;
         _p = _plan.IndexOf(nodeId);
         _op = _plan.Op(_p);
@@ -103,7 +103,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         _stored = _graph.Graph.Node(nodeId).Value?.Value;
         if (_op.Kind == OpKind.Parameter)
         {
-            _parameter = storage.For<ParameterState>(ServiceProvider, "parameter", this.GetGrainId());
+            // Stored by graph, version and node, not under this grain's key: every layout of the version
+            // reads the same θ and moments (and this activation, of one layout, is the only writer).
+            _parameter = storage.For<ParameterState>(ServiceProvider, "parameter", NodeKey.Parameter(graphId, version, nodeId));
             await Storage("read", _parameter.Read);
             if (_parameter.State.Value is { } v) _stored = v.ToTensor();
         }

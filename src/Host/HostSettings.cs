@@ -62,6 +62,7 @@ public sealed class HostSettings
             $"Limits:MaxEvaluationsInFlightPerClient must be at least 1, got {Limits.MaxEvaluationsInFlightPerClient}",
         _ when Limits.MaxQueuedBatchesPerClient < 0 =>
             $"Limits:MaxQueuedBatchesPerClient must be at least 0, got {Limits.MaxQueuedBatchesPerClient}",
+        _ when Limits.MaxVersionsPerGraph < 1 => $"Limits:MaxVersionsPerGraph must be at least 1, got {Limits.MaxVersionsPerGraph}",
         _ when Limits.ReclaimAfter <= TimeSpan.Zero => $"Limits:ReclaimAfter must be positive, got {Limits.ReclaimAfter}",
         _ when Limits.MaxMessageBodySize < MessageSize.Minimum =>
             $"Limits:MaxMessageBodySize must be at least {MessageSize.Minimum} bytes, got {Limits.MaxMessageBodySize}",
@@ -98,4 +99,8 @@ public sealed class LimitSettings
     /// <summary>How long a node keeps an evaluation's state that hears nothing before it asks the
     /// coordinator whether the evaluation still runs (and drops it if not).</summary>
     public TimeSpan ReclaimAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most versions one graph keeps deployed; a new version beyond it frees the least
+    /// recently deployed one and its parameter values.</summary>
+    public int MaxVersionsPerGraph { get; set; } = 3;
 }

@@ -28,6 +28,7 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--tls-password"] = "Adjoint:Tls:CertificatePassword",
     ["--max-in-flight"] = "Adjoint:Limits:MaxEvaluationsInFlightPerClient",
     ["--max-message-size"] = "Adjoint:Limits:MaxMessageBodySize",
+    ["--max-versions"] = "Adjoint:Limits:MaxVersionsPerGraph",
 });
 
 HostSettings settings;
@@ -90,19 +91,20 @@ void ApplyLimits(AdjointSiloOptions o)
     o.MaxQueuedBatchesPerClient = settings.Limits.MaxQueuedBatchesPerClient;
     o.MaxMessageBodySize = settings.Limits.MaxMessageBodySize;
     o.ReclaimAfter = settings.Limits.ReclaimAfter;
+    o.MaxVersionsPerGraph = settings.Limits.MaxVersionsPerGraph;
 }
 
 using var host = builder.Build();
 var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Adjoint.Host");
 host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(() =>
     log.LogInformation(
-        "Adjoint silo started: mode {Mode}, silo port {SiloPort}, gateway port {GatewayPort}, membership {Membership}, storage {Storage}, TLS {Tls}, cluster {ClusterId}/{ServiceId}, limits {InFlight} evaluations in flight and {Queued} waiting batches per client, {MessageSize} bytes per message",
+        "Adjoint silo started: mode {Mode}, silo port {SiloPort}, gateway port {GatewayPort}, membership {Membership}, storage {Storage}, TLS {Tls}, cluster {ClusterId}/{ServiceId}, limits {InFlight} evaluations in flight and {Queued} waiting batches per client, {MessageSize} bytes per message, {MaxVersions} versions per graph",
         settings.Mode, settings.SiloPort, settings.GatewayPort,
         settings.Mode == HostMode.Dev ? "localhost (development)" : $"Redis at {settings.Redis}",
         settings.Mode == HostMode.Dev ? "in memory" : "Redis",
         settings.Tls.CertificatePath is null ? "off" : "on",
         settings.ClusterId, settings.ServiceId,
-        settings.Limits.MaxEvaluationsInFlightPerClient, settings.Limits.MaxQueuedBatchesPerClient, settings.Limits.MaxMessageBodySize));
+        settings.Limits.MaxEvaluationsInFlightPerClient, settings.Limits.MaxQueuedBatchesPerClient, settings.Limits.MaxMessageBodySize, settings.Limits.MaxVersionsPerGraph));
 try
 {
     await host.RunAsync();

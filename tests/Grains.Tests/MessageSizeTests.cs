@@ -146,26 +146,29 @@ public sealed class MessageSizeTests(CappedCluster fixture)
     }
 
     [Fact]
-    public async Task A_graph_whose_stored_state_would_not_fit_is_refused_naming_it_and_older_versions()
+    public async Task Each_version_is_stored_alone_and_one_whose_record_would_not_fit_is_refused()
     {
-        // Each version's JSON takes about 12 KB (625 values of 19–20 characters), its stored state twice
-        // that in the storage's message: two versions fit, a third does not until an older one goes.
-        static Graph Version(double value)
+        // Each version's JSON takes about 12 KB (625 values of 19–20 characters), its stored record twice
+        // that in the storage's message. Versions are stored apart from one another (the graph grain's own
+        // state is only an index), so three of them fit where their sum would not.
+        static Graph Version(int rows, double value)
         {
             var b = new GraphBuilder();
-            return b.Build(b.Sum(b.Constant("c", Filled(25, 25, value)), "s"));
+            return b.Build(b.Sum(b.Constant("c", Filled(rows, 25, value)), "s"));
         }
         var graph = new DistributedGraph(fixture.Client, $"versions-{Guid.NewGuid():N}");
-        var first = await graph.Deploy(Version(1.0 / 3));
-        await graph.Deploy(Version(1.0 / 6));
-        var e = await Assert.ThrowsAsync<GraphRejectedException>(() => graph.Deploy(Version(1.0 / 12)));
-        Assert.StartsWith($"graph '{graph.GraphId}': its stored state, this version and the 2 still deployed, would take ", e.Message);
-        Assert.EndsWith("bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize); undeploy older versions first", e.Message);
-        await graph.Grain.Undeploy(first.Version);
-        var third = await graph.Deploy(Version(1.0 / 12));
+        await graph.Deploy(Version(25, 1.0 / 3));
+        await graph.Deploy(Version(25, 1.0 / 6));
+        var third = await graph.Deploy(Version(25, 1.0 / 12));
+        Assert.Equal(3, (await graph.Grain.Describe(0)).Versions.Count);
         var results = await graph.Evaluate(third.Version, [null], new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
-        var expected = Engine.evaluate(Plan.Compile(Version(1.0 / 12)), null).Output;
+        var expected = Engine.evaluate(Plan.Compile(Version(25, 1.0 / 12)), null).Output;
         Assert.True(Tensor.BitwiseEqual(expected, Assert.Single(results).Output!.ToTensor()), "the third version's sum differs from the local engine");
+        // About 40 KB of JSON fits in a deploy message, but not twice that in the storage's.
+        var e = await Assert.ThrowsAsync<GraphRejectedException>(() => graph.Deploy(Version(80, 1.0 / 7)));
+        Assert.StartsWith($"graph '{graph.GraphId}' version {third.Version + 1}: its stored record would take ", e.Message);
+        Assert.EndsWith("bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
+        Assert.Equal(3, (await graph.Grain.Describe(0)).Versions.Count);
         await AssertStillServing();
     }
 

@@ -35,7 +35,7 @@ public sealed class ReclaimTests
             var graph = new DistributedGraph(cluster.Client, $"reclaim-{Guid.NewGuid():N}");
             var version = (await graph.Deploy(core)).Version;
             var description = await graph.Grain.Describe(version);
-            INodeGrain Node(string id) => cluster.Client.GetGrain<INodeGrain>(NodeKey.Format(graph.GraphId, version, description.Assignment[id], id));
+            INodeGrain Node(string id) => cluster.Client.GetGrain<INodeGrain>(NodeKey.Format(graph.GraphId, version, description.Layout, description.Assignment[id], id));
             var lost = Guid.NewGuid();
             await Node("x").Start([new StartItem(new EvalContext(lost, 0, AdjointMode.All, false), null)]);
             var live = await graph.Grain.CountLiveStates(version);

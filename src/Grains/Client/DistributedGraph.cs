@@ -167,7 +167,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             {
                 var description = await Grain.Describe(version);
                 await Task.WhenAll(description.Assignment.Select(kv =>
-                    grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
+                    grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, description.Layout, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
                 return;
             }
             catch (Exception e) when (IsSiloLoss(e) || e is TimeoutException)

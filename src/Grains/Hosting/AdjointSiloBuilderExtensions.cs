@@ -40,6 +40,14 @@ public sealed class AdjointSiloOptions
     /// leaves Orleans' setting (100 MiB by default). Clients should use the same value.
     /// </summary>
     public int? MaxMessageBodySize { get; set; }
+
+    /// <summary>
+    /// The most versions one graph keeps deployed. Deploying a new version beyond it frees the least
+    /// recently deployed one: its record, its parameter values and Adam moments (trained values lost;
+    /// export them first), its cached plans on every silo. Default 3: an edit can be rolled back two steps,
+    /// and a graph's storage and silo memory stay bounded however often it is edited.
+    /// </summary>
+    public int MaxVersionsPerGraph { get; set; } = 3;
 }
 
 /// <summary>The Adjoint silo configuration.</summary>
@@ -59,6 +67,8 @@ public static class AdjointSiloBuilderExtensions
             throw new ArgumentOutOfRangeException(nameof(configure), $"MaxEvaluationsInFlightPerClient must be at least 1, got {options.MaxEvaluationsInFlightPerClient}");
         if (options.MaxQueuedBatchesPerClient < 0)
             throw new ArgumentOutOfRangeException(nameof(configure), $"MaxQueuedBatchesPerClient must be at least 0, got {options.MaxQueuedBatchesPerClient}");
+        if (options.MaxVersionsPerGraph < 1)
+            throw new ArgumentOutOfRangeException(nameof(configure), $"MaxVersionsPerGraph must be at least 1, got {options.MaxVersionsPerGraph}");
         if (options.MaxMessageBodySize is { } size)
         {
             if (size < MessageSize.Minimum)
@@ -70,6 +80,7 @@ public static class AdjointSiloBuilderExtensions
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();
+        builder.Services.AddPlacementDirector<SiloPlacement, SiloPlacementDirector>();
         // Orleans' binary form, not its default JSON: a state then takes what it takes in a message (a
         // tensor 8 bytes a double, not some 20 characters), which the graph grain checks at deployment
         // because the in-memory storage writes each state to its storage grain in one message.

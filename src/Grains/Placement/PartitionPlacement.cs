@@ -23,7 +23,7 @@ public sealed class PartitionPlacementDirector : IPlacementDirector
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var silos = SiloOrder.Sort(context.GetCompatibleSilos(target));
-        var (_, _, partition, _) = NodeKey.Parse(target.GrainIdentity.Key.ToString()!);
+        var (_, _, _, partition, _) = NodeKey.Parse(target.GrainIdentity.Key.ToString()!);
         return Task.FromResult(silos[partition % silos.Count]);
     }
 }

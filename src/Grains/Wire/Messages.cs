@@ -142,12 +142,23 @@ public sealed record EvaluationResult
     public bool Succeeded => Failure is null;
 }
 
-/// <summary>What a deployment made: the version and whether it is new.</summary>
+/// <summary>What a deployment made: the version, whether it is new, and the layout it runs in (a
+/// redeploy of the same graph on another number of silos re-partitions the version: same version, same
+/// parameters, a new layout generation).</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.deployed.v1")]
 public sealed record DeployResult(
     [property: Id(0)] int Version,
     [property: Id(1)] bool Created,
-    [property: Id(2)] int Partitions);
+    [property: Id(2)] int Partitions)
+{
+    /// <summary>The layout generation the version now runs in (1 for a new version).</summary>
+    [Id(3)] public int Layout { get; init; } = 1;
+}
+
+/// <summary>A layout of a version: its generation (1, 2, … per version) and its number of partitions. The
+/// assignment of nodes to partitions is the core's <c>Partition.assign</c> for that number.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.layout.v1")]
+public sealed record GraphLayout([property: Id(0)] int Generation, [property: Id(1)] int Partitions);
 
 /// <summary>What a deployed graph version is.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.description.v1")]
@@ -157,26 +168,38 @@ public sealed record GraphDescription
     [Id(0)] public required string GraphId { get; init; }
     /// <summary>This version.</summary>
     [Id(1)] public required int Version { get; init; }
-    /// <summary>Every version still deployed, oldest first.</summary>
+    /// <summary>Every version still deployed, least recently deployed first.</summary>
     [Id(2)] public required IReadOnlyList<int> Versions { get; init; }
     /// <summary>The number of nodes.</summary>
     [Id(3)] public required int NodeCount { get; init; }
     /// <summary>The id of z_n.</summary>
     [Id(4)] public required string Output { get; init; }
-    /// <summary>The number of partitions.</summary>
+    /// <summary>The number of partitions of the current layout.</summary>
     [Id(5)] public required int Partitions { get; init; }
-    /// <summary>The partition of every node, by id.</summary>
+    /// <summary>The partition of every node in the current layout, by id.</summary>
     [Id(6)] public required IReadOnlyDictionary<string, int> Assignment { get; init; }
-    /// <summary>The graph in the core's JSON format (GraphFile).</summary>
+    /// <summary>The graph in the core's JSON format (GraphFile), with the values it was deployed with
+    /// (trained parameter values are read with ReadParameters).</summary>
     [Id(7)] public required string Json { get; init; }
+    /// <summary>The current layout generation (node grain keys carry it).</summary>
+    [Id(8)] public int Layout { get; init; } = 1;
+    /// <summary>When this version was last deployed (created, or the same graph deployed again).</summary>
+    [Id(9)] public DateTime DeployedAt { get; init; }
 }
 
-/// <summary>What a silo needs to run a graph version: its JSON and the partition of each plan position.</summary>
-[GenerateSerializer, Immutable, Alias("adjoint.spec.v1")]
-public sealed record GraphSpec(
-    [property: Id(0)] string Json,
-    [property: Id(1)] int Partitions,
-    [property: Id(2)] int[] Parts);
+/// <summary>What a silo needs to run a graph version: its JSON (layouts come apart, see <see cref="GraphLayout"/>).</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.spec.v2")]
+public sealed record GraphSpec([property: Id(0)] string Json);
+
+/// <summary>One deployed version as the model registry lists it.</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.version-summary.v1")]
+public sealed record VersionSummary(
+    [property: Id(0)] int Version,
+    [property: Id(1)] int Nodes,
+    [property: Id(2)] int Parameters,
+    [property: Id(3)] long ParameterElements,
+    [property: Id(4)] int Partitions,
+    [property: Id(5)] DateTime DeployedAt);
 
 /// <summary>Which optimizer step the parameter grains apply.</summary>
 public enum OptimizerKind
