@@ -79,10 +79,12 @@ builder.UseOrleans(silo =>
             silo.UseKubernetesHosting(); // pod name, IP and cluster id from the pod's environment
             // Kubernetes hosting listens on 0.0.0.0 unless told otherwise: the pod's own address is enough.
             if (!settings.ListenOnAnyAddress)
+                // (after Kubernetes hosting's own post-configuration, which sets the pod's IP)
                 silo.Services.PostConfigure<EndpointOptions>(o =>
                 {
-                    o.SiloListeningEndpoint = new IPEndPoint(o.AdvertisedIPAddress, o.SiloPort);
-                    o.GatewayListeningEndpoint = new IPEndPoint(o.AdvertisedIPAddress, o.GatewayPort);
+                    if (o.AdvertisedIPAddress is not { } pod) return;
+                    o.SiloListeningEndpoint = new IPEndPoint(pod, o.SiloPort);
+                    o.GatewayListeningEndpoint = new IPEndPoint(pod, o.GatewayPort);
                 });
         }
         else
