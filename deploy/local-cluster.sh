@@ -10,7 +10,10 @@
 # the file `cluster` holding the Redis connection string that clients pass to `--cluster`.
 # ADJOINT_NO_BUILD=1 skips the build that `up` otherwise starts with.
 # Ports: Redis $ADJOINT_REDIS_PORT (6390); silo i on $ADJOINT_SILO_PORT+i (11111+i) and gateway
-# $ADJOINT_GATEWAY_PORT+i (30000+i).
+# $ADJOINT_GATEWAY_PORT+i (30000+i), all on 127.0.0.1 only; `up` refuses to start if any is in use.
+# Logs are appended (a separator line per start), one timestamped line per event.
+# Failure detection is fast here (seconds, see deploy/README.md): ADJOINT__Membership__* in the
+# environment overrides it, as any ADJOINT__* host setting.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -21,6 +24,43 @@ gateway_port=${ADJOINT_GATEWAY_PORT:-30000}
 host_bin=$root/src/Host/bin/Release/net10.0/adjoint-host
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
+
+# Failure detection for a cluster on one machine, where a silo that stops answering is dead, not far
+# away: a killed silo is voted dead after 2 missed probes of 2 s, and a row whose heartbeat (every 2 s)
+# is 6 s old no longer counts, so that a lone survivor's vote, or a silo started alone, suffices.
+export ADJOINT__Membership__ProbeTimeout=${ADJOINT__Membership__ProbeTimeout:-00:00:02}
+export ADJOINT__Membership__NumMissedProbesLimit=${ADJOINT__Membership__NumMissedProbesLimit:-2}
+export ADJOINT__Membership__IAmAliveTablePublishTimeout=${ADJOINT__Membership__IAmAliveTablePublishTimeout:-00:00:02}
+export ADJOINT__Membership__NumMissedTableIAmAliveLimit=${ADJOINT__Membership__NumMissedTableIAmAliveLimit:-3}
+export ADJOINT__Membership__TableRefreshTimeout=${ADJOINT__Membership__TableRefreshTimeout:-00:00:05}
+export ADJOINT__Membership__DeathVoteExpirationTimeout=${ADJOINT__Membership__DeathVoteExpirationTimeout:-00:00:30}
+
+# Whether something listens on a TCP port of this machine (any address).
+port_in_use() {
+  if command -v ss >/dev/null; then
+    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# Appends to a log the line that separates this start from the previous ones.
+log_start() { echo "===== $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) local-cluster.sh: starting $2 =====" >>"$1"; }
+
+# Starts silo i (Cluster mode on 127.0.0.1), appending to its log; records its pid.
+start_silo() {
+  local i=$1 log=$run/logs/silo$1.log
+  log_start "$log" "silo $i (silo port $((silo_port + i)), gateway port $((gateway_port + i)))"
+  ADJOINT__Mode=Cluster ADJOINT__Redis="127.0.0.1:$redis_port" ADJOINT__AdvertisedAddress=127.0.0.1 \
+  ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
+    "$host_bin" >>"$log" 2>&1 &
+  echo $! >"$run/pids/silo$i.pid"
+}
+
+# Whether silo i has logged its start since its last separator line.
+started() {
+  awk '/^===== .* local-cluster.sh: starting /{s=0} /Adjoint silo started/{s=1} END{exit !s}' "$run/logs/silo$1.log" 2>/dev/null
+}
 
 # A process that has exited but whose parent is gone may stay a zombie until init reaps it (a silo
 # killed with -9, say): kill -0 still finds it, but it is dead, and `down` must neither wait for it
@@ -47,30 +87,39 @@ up() {
   if compgen -G "$run/pids/*.pid" >/dev/null; then
     for p in "$run"/pids/*.pid; do alive "$p" && die "a cluster is already running from $run (run '$0 down' first)"; done
   fi
+  # A silo started on a port another one holds would take it for its own older incarnation and declare
+  # it dead (the host refuses too; this refuses before anything starts).
+  if port_in_use "$redis_port"; then
+    die "Redis port $redis_port on 127.0.0.1 is in use (set ADJOINT_REDIS_PORT, or run '$0 down' for the cluster that holds it)"
+  fi
+  for i in $(seq 0 $((n - 1))); do
+    if port_in_use $((silo_port + i)); then
+      die "silo port $((silo_port + i)) (silo $i) on 127.0.0.1 is in use (set ADJOINT_SILO_PORT, or stop what listens there)"
+    fi
+    if port_in_use $((gateway_port + i)); then
+      die "gateway port $((gateway_port + i)) (silo $i) on 127.0.0.1 is in use (set ADJOINT_GATEWAY_PORT, or stop what listens there)"
+    fi
+  done
   mkdir -p "$run/pids" "$run/logs" "$run/redis"
   # ADJOINT_NO_BUILD=1: the caller has just built the host (the tests build once for many clusters).
   [ "${ADJOINT_NO_BUILD:-}" = 1 ] || build
 
+  log_start "$run/logs/redis.log" "redis-server on 127.0.0.1:$redis_port"
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
-    --daemonize no >"$run/logs/redis.log" 2>&1 &
+    --daemonize no >>"$run/logs/redis.log" 2>&1 &
   echo $! >"$run/pids/redis.pid"
   for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start; see $run/logs/redis.log"
   echo "127.0.0.1:$redis_port" >"$run/cluster"
 
-  for i in $(seq 0 $((n - 1))); do
-    ADJOINT__Mode=Cluster ADJOINT__Redis="127.0.0.1:$redis_port" ADJOINT__AdvertisedAddress=127.0.0.1 \
-    ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
-      "$host_bin" >"$run/logs/silo$i.log" 2>&1 &
-    echo $! >"$run/pids/silo$i.pid"
-  done
+  for i in $(seq 0 $((n - 1))); do start_silo "$i"; done
   for i in $(seq 0 $((n - 1))); do
     for _ in $(seq 300); do
-      grep -q "Adjoint silo started" "$run/logs/silo$i.log" 2>/dev/null && break
+      started "$i" && break
       alive "$run/pids/silo$i.pid" || { tail -20 "$run/logs/silo$i.log" >&2; down; die "silo $i exited during start-up"; }
       sleep 0.1
     done
-    grep -q "Adjoint silo started" "$run/logs/silo$i.log" || { down; die "silo $i did not start within 30 s; see $run/logs/silo$i.log"; }
+    started "$i" || { down; die "silo $i did not start within 30 s; see $run/logs/silo$i.log"; }
   done
   echo "cluster up: redis 127.0.0.1:$redis_port, $n silos (gateways $gateway_port-$((gateway_port + n - 1))); run folder $run"
   echo "use it with: adjoint grad FILE --cluster $(cat "$run/cluster")"

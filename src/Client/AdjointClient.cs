@@ -69,7 +69,11 @@ public sealed class AdjointClient : IAsyncDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(graphId);
         ArgumentNullException.ThrowIfNull(graph);
         if (_grains is null) return new LocalGraph(graphId, graph);
-        var distributed = new DistributedGraph(_grains, graphId) { MessageSize = MessageSize.Of(_host!.Services) };
+        var distributed = new DistributedGraph(_grains, graphId)
+        {
+            MessageSize = MessageSize.Of(_host!.Services),
+            Logger = _host.Services.GetRequiredService<ILoggerFactory>().CreateLogger<DistributedGraph>(),
+        };
         var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
         return new ClusterGraph(graphId, graph, distributed, deployed.Version);
     }

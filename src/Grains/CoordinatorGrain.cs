@@ -2,6 +2,8 @@
 // completes each evaluation when every expected report is in, returns results in submission order.
 using System.Diagnostics;
 using Adjoint.Grains.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 using Orleans.Placement;
 using Orleans.Runtime;
@@ -71,6 +73,8 @@ public sealed class CoordinatorGrain(
     private readonly Admission _admission = new(options.MaxEvaluationsInFlightPerClient, options.MaxQueuedBatchesPerClient);
     /// <summary>The most evaluations this coordinator has had in flight at once.</summary>
     private int _peakInFlight;
+    private ILogger? _log;
+    private ILogger Log => _log ??= ServiceProvider.GetRequiredService<ILogger<CoordinatorGrain>>();
 
     /// <inheritdoc/>
     public async Task<List<EvaluationResult>> Run(BatchRequest request)
@@ -427,6 +431,8 @@ public sealed class CoordinatorGrain(
                 StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
+            var request = batch.Key.Request;
+            Events.Rerun(Log, old.Count, request.Id, request.GraphId, request.Version, timedOut ? Events.TimedOut : Events.SiloLost, batch.Key.Reruns);
         }
         Flush();
     }
@@ -476,6 +482,7 @@ public sealed class CoordinatorGrain(
         foreach (var batch in _batches.Values.Where(b => !b.Done.Task.IsCompleted).ToList())
         {
             Abandon(batch);
+            Events.HandBack(Log, batch.Request.Id, batch.Request.GraphId, batch.Request.Version, why, batch.Completed, batch.Results.Length);
             batch.Done.TrySetException(new CoordinatorLostException(batch.Request.Id,
                 $"{why} with {batch.Completed} of {batch.Results.Length} evaluations complete"));
         }

@@ -2,6 +2,8 @@
 // and so did (or gave up) the client that would have told every node to drop it, or a message to
 // this node was lost with a silo. Such state would otherwise stay for the activation's lifetime.
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Adjoint.Grains;
 
@@ -48,6 +50,8 @@ public sealed partial class NodeGrain
                 Ignore(group.Key, dropped[i], j - i);
                 i = j;
             }
+            if (dropped.Count > 0)
+                Events.Reclaimed(ServiceProvider.GetRequiredService<ILogger<NodeGrain>>(), this.GetPrimaryKeyString(), dropped.Count, group.Key, options.ReclaimAfter);
         }
     }
 }

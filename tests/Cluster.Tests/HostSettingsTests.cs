@@ -59,4 +59,20 @@ public sealed class HostSettingsTests
         Assert.Equal(1, code);
         Assert.Equal("error: Limits:MaxMessageBodySize must be at least 16384 bytes, got 1000", error);
     }
+
+    [Fact]
+    public async Task ListeningOnAnyAddressWithoutTlsIsRefused()
+    {
+        var (code, error) = await RunHost("--mode", "Cluster", "--redis", "127.0.0.1:1", "--listen-any", "true");
+        Assert.Equal(1, code);
+        Assert.Equal("error: Adjoint:ListenOnAnyAddress (--listen-any) opens the silo and gateway ports on every network: it needs TLS, set Adjoint:Tls:CertificatePath (--tls-certificate)", error);
+    }
+
+    [Fact]
+    public async Task AFailureDetectionSettingOutOfRangeIsRefused()
+    {
+        var (code, error) = await RunHost("--Adjoint:Membership:NumVotesForDeathDeclaration", "0");
+        Assert.Equal(1, code);
+        Assert.Equal("error: Membership:NumVotesForDeathDeclaration must be at least 1, got 0", error);
+    }
 }

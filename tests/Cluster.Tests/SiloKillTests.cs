@@ -92,6 +92,10 @@ public sealed partial class SiloKillTests
             // Noticed either way: the coordinator re-ran what the silo held, or (when the dead silo held the
             // coordinator's directory entry, so Orleans deactivated it) the client resubmitted the batch.
             Assert.True(reruns > 0 || graph.Resubmits > 0, "the lost silo went unnoticed: no re-run, no resubmit");
+            // Re-runs leave evidence in the silo logs: an event with its id, count, reason and batch.
+            if (reruns > 0)
+                Assert.Contains(Enumerable.Range(0, LocalCluster.Silos), i =>
+                    File.ReadAllText(Path.Combine(cluster.RunFolder, "logs", $"silo{i}.log")).Contains("Adjoint.Grains.CoordinatorGrain[2001] re-running "));
         }
         finally
         {

@@ -1,4 +1,7 @@
 // The client side of the distributed engine: deploy a graph, run batches, train, in the core's types.
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace Adjoint.Grains;
 
 /// <summary>How a batch runs.</summary>
@@ -44,6 +47,9 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// <summary>The message size limit a batch's inputs are checked against before it is sent
     /// (default: the client's Orleans MaxMessageBodySize).</summary>
     public MessageSize MessageSize { get; init; } = MessageSize.Of(grains);
+
+    /// <summary>Where resubmits are logged (default: nowhere; AdjointClient passes its own logger).</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
 
     /// <summary>The graph grain.</summary>
     public IGraphGrain Grain => grains.GetGrain<IGraphGrain>(GraphId);
@@ -146,7 +152,9 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
                 // arrived yet, it ends at once when it does: results come from the new batch only.
                 _ = coordinator.Cancel(request.Id).ContinueWith(static t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
                 _ = AbandonAll(coordinator.GetPrimaryKey(), version);
-                request = request with { Id = Guid.NewGuid() };
+                var resubmitted = request with { Id = Guid.NewGuid() };
+                Events.Resubmit(Logger, request.Id, GraphId, version, resubmitted.Id, attempt + 1, MaxResubmits, $"{e.GetType().Name}: {e.Message}");
+                request = resubmitted;
             }
         }
     }
