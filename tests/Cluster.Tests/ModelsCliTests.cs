@@ -122,3 +122,40 @@ public sealed class ModelsCliTests(SharedCluster cluster)
         }
     }
 }
+
+/// <summary>What edited redeploys leave in Redis: one record per live version beside a small index, at most
+/// MaxVersionsPerGraph of them, never one value that grows with every edit.</summary>
+[Collection(LocalClusterCollection.Name)]
+public sealed class VersionStorageTests(SharedCluster cluster)
+{
+    [Fact]
+    public async Task Edited_redeploys_keep_Redis_bounded_by_the_version_policy()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var id = $"edits-{Guid.NewGuid():N}";
+        static Graph Edit(int seed)
+        {
+            var random = new Random(seed);
+            var c = new Tensor(100, 100);
+            for (var k = 0; k < c.Count; k++) c.Data[k] = random.NextDouble();
+            var b = new GraphBuilder();
+            return b.Build(b.Sum(b.Constant("c", c), "s"));
+        }
+        var json = GraphFile.toCompactJson(Edit(0)).Length;
+        await using (var client = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Cluster, Redis = cluster.Redis }, ct))
+        {
+            for (var seed = 0; seed < 7; seed++) await client.DeployAsync(id, Edit(seed), ct);
+            var models = await client.ListModelsAsync(ct);
+            Assert.Equal(3, Assert.Single(models, m => m.GraphId == id).Versions.Count);
+        }
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(cluster.Redis);
+        var server = redis.GetServer(redis.GetEndPoints()[0]);
+        var sizes = new List<long>();
+        await foreach (var key in server.KeysAsync(pattern: $"*{id}*"))
+            sizes.Add((long)await redis.GetDatabase().ExecuteAsync("MEMORY", "USAGE", key));
+        Assert.NotEmpty(sizes);
+        // Each value holds at most one version's graph (and the index a few hundred bytes); three live versions in all.
+        Assert.True(sizes.Max() < 1.5 * json, $"a Redis value of {sizes.Max()} bytes for a graph of {json} bytes of JSON");
+        Assert.True(sizes.Sum() < 3.5 * json, $"{sizes.Sum()} bytes in Redis for three live versions of {json} bytes of JSON");
+    }
+}
