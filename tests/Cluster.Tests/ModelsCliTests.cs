@@ -90,6 +90,10 @@ public sealed class ModelsCliTests(SharedCluster cluster)
             Assert.True(Tensor.BitwiseEqual(value, Tensor.OfRows(rows)), $"read {pid} differs from the stored value");
         }
 
+        var readText = await Ok(["models", "read", id, .. onCluster]);
+        Assert.StartsWith($"{id} version {version}: {parameters.Count} parameters", readText);
+        Assert.All(parameters.Keys, pid => Assert.Contains(pid, readText));
+
         // `export` writes a graph file whose local gradient is the cluster's.
         var exported = Path.Combine(cluster.RunFolder, $"{id}-trained.json");
         Assert.Contains($"wrote {exported}", await Ok(["models", "export", id, "-o", exported, .. onCluster]));
@@ -101,6 +105,7 @@ public sealed class ModelsCliTests(SharedCluster cluster)
         Assert.Equal($"error: graph '{id}' has no deployed version 999", await UserError(["models", "export", id, "--version", "999", "-o", exported, .. onCluster]));
         Assert.StartsWith("error: adjoint models needs a running cluster", await UserError("models", "list"));
 
+        Assert.Equal("error: give --version V or --all, not both", await UserError(["models", "undeploy", id, "--all", "--version", $"{version}", .. onCluster]));
         var undeployed = JsonNode.Parse(await Ok(["models", "undeploy", id, "--all", "--json", .. onCluster]))!;
         Assert.Equal([version], undeployed["undeployed"]!.AsArray().Select(v => (int)v!));
         Assert.Empty(undeployed["versions"]!.AsArray());
