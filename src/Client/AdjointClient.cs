@@ -60,8 +60,11 @@ public sealed class AdjointClient : IAsyncDisposable
     }
 
     /// <summary>
-    /// Makes a graph ready to evaluate under an id: compiled locally, or deployed to the silos (a
-    /// changed graph under the same id becomes a new version; the same graph reuses its version).
+    /// Makes a graph ready to evaluate under an id: compiled locally, or deployed to the silos. On silos
+    /// a version is the graph's content: the same graph reuses its version and the parameters trained
+    /// into it, however many silos are up (another number only re-partitions it); a changed graph becomes
+    /// a new version, and beyond the silos' <c>MaxVersionsPerGraph</c> the least recently deployed
+    /// version is freed with its parameters.
     /// </summary>
     /// <exception cref="GraphRejectedException">The cluster's core rejected the graph (message unchanged).</exception>
     public async Task<GradientGraph> DeployAsync(string graphId, Graph graph, CancellationToken cancellationToken = default)

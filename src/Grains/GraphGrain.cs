@@ -143,7 +143,7 @@ public sealed class GraphGrain(
     }
 
     private Task Register() =>
-        GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).Set(Id, [.. _index.State.Versions.Select(v => v.Summary)]);
+        GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.Key).Set(Id, [.. _index.State.Versions.Select(v => v.ToSummary())]);
 
     private VersionEntry Find(int version)
     {
@@ -180,13 +180,13 @@ public sealed class GraphGrain(
     public Task<GraphLayout> Layout(int version, int generation)
     {
         var entry = Find(version);
-        if (generation == 0) return Task.FromResult(entry.Current);
+        if (generation == 0) return Task.FromResult(entry.CurrentLayout());
         if (generation < 1 || generation > entry.Layouts.Count)
             throw new KeyNotFoundException($"graph '{Id}' version {entry.Version} has layouts 1 to {entry.Layouts.Count}, not {generation}");
         return Task.FromResult(new GraphLayout(generation, entry.Layouts[generation - 1]));
     }
 
-    private Task<DeployedGraph> Load(VersionEntry entry) => cache.Get(Id, entry.Version, entry.Current);
+    private Task<DeployedGraph> Load(VersionEntry entry) => cache.Get(Id, entry.Version, entry.CurrentLayout());
 
     private Task<DeployedGraph> Load(int version) => Load(Find(version));
 

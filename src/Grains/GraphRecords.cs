@@ -35,11 +35,13 @@ public sealed class VersionEntry
     /// <summary>Elements of all parameters together.</summary>
     [Id(6)] public long ParameterElements { get; set; }
 
+    // Methods, not properties: a JSON grain storage (Redis) would store a computed property too.
+
     /// <summary>The current layout.</summary>
-    public GraphLayout Current => new(Layouts.Count, Layouts[^1]);
+    public GraphLayout CurrentLayout() => new(Layouts.Count, Layouts[^1]);
 
     /// <summary>As the registry lists it.</summary>
-    public VersionSummary Summary => new(Version, Nodes, Parameters, ParameterElements, Layouts[^1], DeployedAt);
+    public VersionSummary ToSummary() => new(Version, Nodes, Parameters, ParameterElements, Layouts[^1], DeployedAt);
 }
 
 /// <summary>One version's graph as stored (key: graphId/version, beside the index).</summary>

@@ -90,6 +90,10 @@ public sealed class ModelsCliTests(SharedCluster cluster)
             Assert.True(Tensor.BitwiseEqual(value, Tensor.OfRows(rows)), $"read {pid} differs from the stored value");
         }
 
+        var readText = await Ok(["models", "read", id, .. onCluster]);
+        Assert.StartsWith($"{id} version {version}: {parameters.Count} parameters", readText);
+        Assert.All(parameters.Keys, pid => Assert.Contains(pid, readText));
+
         // `export` writes a graph file whose local gradient is the cluster's.
         var exported = Path.Combine(cluster.RunFolder, $"{id}-trained.json");
         Assert.Contains($"wrote {exported}", await Ok(["models", "export", id, "-o", exported, .. onCluster]));
@@ -101,6 +105,7 @@ public sealed class ModelsCliTests(SharedCluster cluster)
         Assert.Equal($"error: graph '{id}' has no deployed version 999", await UserError(["models", "export", id, "--version", "999", "-o", exported, .. onCluster]));
         Assert.StartsWith("error: adjoint models needs a running cluster", await UserError("models", "list"));
 
+        Assert.Equal("error: give --version V or --all, not both", await UserError(["models", "undeploy", id, "--all", "--version", $"{version}", .. onCluster]));
         var undeployed = JsonNode.Parse(await Ok(["models", "undeploy", id, "--all", "--json", .. onCluster]))!;
         Assert.Equal([version], undeployed["undeployed"]!.AsArray().Select(v => (int)v!));
         Assert.Empty(undeployed["versions"]!.AsArray());
@@ -120,5 +125,42 @@ public sealed class ModelsCliTests(SharedCluster cluster)
             var result = JsonNode.Parse(await Ok("demo", "--steps", "20", "--out", output, "--json", "--cluster", cluster.Redis))!;
             Assert.True((bool)result["passed"]!, $"demo run {run} failed its checks");
         }
+    }
+}
+
+/// <summary>What edited redeploys leave in Redis: one record per live version beside a small index, at most
+/// MaxVersionsPerGraph of them, never one value that grows with every edit.</summary>
+[Collection(LocalClusterCollection.Name)]
+public sealed class VersionStorageTests(SharedCluster cluster)
+{
+    [Fact]
+    public async Task Edited_redeploys_keep_Redis_bounded_by_the_version_policy()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var id = $"edits-{Guid.NewGuid():N}";
+        static Graph Edit(int seed)
+        {
+            var random = new Random(seed);
+            var c = new Tensor(100, 100);
+            for (var k = 0; k < c.Count; k++) c.Data[k] = random.NextDouble();
+            var b = new GraphBuilder();
+            return b.Build(b.Sum(b.Constant("c", c), "s"));
+        }
+        var json = GraphFile.toCompactJson(Edit(0)).Length;
+        await using (var client = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Cluster, Redis = cluster.Redis }, ct))
+        {
+            for (var seed = 0; seed < 7; seed++) await client.DeployAsync(id, Edit(seed), ct);
+            var models = await client.ListModelsAsync(ct);
+            Assert.Equal(3, Assert.Single(models, m => m.GraphId == id).Versions.Count);
+        }
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(cluster.Redis);
+        var server = redis.GetServer(redis.GetEndPoints()[0]);
+        var sizes = new List<long>();
+        await foreach (var key in server.KeysAsync(pattern: $"*{id}*"))
+            sizes.Add((long)await redis.GetDatabase().ExecuteAsync("MEMORY", "USAGE", key));
+        Assert.NotEmpty(sizes);
+        // Each value holds at most one version's graph (and the index a few hundred bytes); three live versions in all.
+        Assert.True(sizes.Max() < 1.5 * json, $"a Redis value of {sizes.Max()} bytes for a graph of {json} bytes of JSON");
+        Assert.True(sizes.Sum() < 3.5 * json, $"{sizes.Sum()} bytes in Redis for three live versions of {json} bytes of JSON");
     }
 }

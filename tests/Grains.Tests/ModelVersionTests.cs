@@ -9,13 +9,13 @@ public sealed class ModelVersionTests(ThreeSiloCluster fixture)
 
     private DistributedGraph NewGraph(string name) => new(fixture.Client, $"{name}-{Guid.NewGuid():N}");
 
-    private static readonly OptimizerSettings Adam = new() { Kind = OptimizerKind.Adam, LearningRate = 0.05 };
+    internal static readonly OptimizerSettings Adam = new() { Kind = OptimizerKind.Adam, LearningRate = 0.05 };
 
     private static List<Dictionary<string, Tensor>> Inputs(int first) =>
         [.. Enumerable.Range(first, 8).Select(i => new Dictionary<string, Tensor> { ["X"] = Graphs.RandomX(i) })];
 
     // One Adam step on the cluster and the same step on the local engine's copy of the parameters.
-    private static async Task Train(DistributedGraph graph, int version, Dictionary<string, Tensor> local, Dictionary<string, AdamMoments> moments, int first)
+    internal static async Task Train(DistributedGraph graph, int version, Dictionary<string, Tensor> local, Dictionary<string, AdamMoments> moments, int first)
     {
         var results = await graph.Evaluate(version, Inputs(first), new BatchOptions { Mode = AdjointMode.InputsAndParameters }, Ct);
         var gradients = DistributedGraph.SumParameterAdjoints(results, local.Keys);
@@ -24,7 +24,7 @@ public sealed class ModelVersionTests(ThreeSiloCluster fixture)
             (local[id], moments[id]) = Optimizer.adam(Adam.ToAdam(), moments[id], local[id], gradients[id].ToTensor());
     }
 
-    private static async Task AssertTrained(DistributedGraph graph, int version, Graph core, Dictionary<string, Tensor> local, string when)
+    internal static async Task AssertTrained(DistributedGraph graph, int version, Graph core, Dictionary<string, Tensor> local, string when)
     {
         var stored = await graph.ReadParameters(version, Ct);
         foreach (var (id, value) in local)
@@ -151,5 +151,58 @@ public sealed class ModelVersionTests(ThreeSiloCluster fixture)
         await Assert.ThrowsAsync<KeyNotFoundException>(() => graph.Grain.UndeployAll());
         // Version numbers are never reused.
         Assert.Equal(v2.Version + 1, (await graph.Deploy(Graphs.TwoLayer())).Version);
+    }
+}
+
+/// <summary>The case on silos of its own: trained on 3 silos, one stopped, the same graph deployed again.</summary>
+[Trait("Category", "Reliability")]
+public sealed class FewerSilosTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Deploying_again_with_a_silo_down_re_partitions_the_trained_version_instead_of_replacing_it()
+    {
+        TensorPool.MinElements = 1;
+        await using var cluster = await SharedStorageSilo.StartThree(Ct);
+        try
+        {
+            var core = Graphs.TwoLayer();
+            var graph = new DistributedGraph(cluster.Client, $"fewer-silos-{Guid.NewGuid():N}");
+            var first = await graph.Deploy(core);
+            Assert.Equal(3, first.Partitions);
+            var local = core.Nodes.Where(n => n.Op.Kind == OpKind.Parameter).ToDictionary(n => n.Id, n => n.Value!.Value);
+            var moments = local.ToDictionary(kv => kv.Key, kv => AdamMoments.Zero(kv.Value.Shape));
+            await ModelVersionTests.Train(graph, first.Version, local, moments, 0);
+            await ModelVersionTests.Train(graph, first.Version, local, moments, 8);
+
+            await cluster.StopSiloAsync(cluster.SecondarySilos[0], Ct);
+            // Automatic partitioning follows the graph grain's view of membership, which settles shortly after.
+            var again = await graph.Deploy(core);
+            for (var i = 0; i < 100 && again.Partitions != 2; i++)
+            {
+                await Task.Delay(100, Ct);
+                again = await graph.Deploy(core);
+            }
+            Assert.Equal((first.Version, false, 2), (again.Version, again.Created, again.Partitions));
+            Assert.Equal([first.Version], (await graph.Grain.Describe(0)).Versions);
+            await ModelVersionTests.AssertTrained(graph, first.Version, core, local, "with a silo down");
+            await ModelVersionTests.Train(graph, first.Version, local, moments, 16);
+            await ModelVersionTests.AssertTrained(graph, first.Version, core, local, "a step with a silo down");
+
+            // The silo back: the next deploy spreads the same version over 3 again.
+            await cluster.StartAdditionalSiloAsync();
+            for (var i = 0; i < 100 && again.Partitions != 3; i++)
+            {
+                await Task.Delay(100, Ct);
+                again = await graph.Deploy(core);
+            }
+            Assert.Equal((first.Version, 3), (again.Version, again.Partitions));
+            await ModelVersionTests.AssertTrained(graph, first.Version, core, local, "with the silo back");
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync(Ct);
+        }
     }
 }

@@ -54,7 +54,9 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// <summary>The graph grain.</summary>
     public IGraphGrain Grain => grains.GetGrain<IGraphGrain>(GraphId);
 
-    /// <summary>Deploys a graph built or loaded with the core (0 partitions: one per active silo).</summary>
+    /// <summary>Deploys a graph built or loaded with the core (0 partitions: one per active silo). The same
+    /// graph gives its version back with its parameters, re-partitioned if the count differs
+    /// (<see cref="IGraphGrain.Deploy"/>).</summary>
     /// <exception cref="GraphRejectedException">The graph does not fit in one message (checked before it
     /// is sent), or the cluster rejected it.</exception>
     public Task<DeployResult> Deploy(Graph graph, int partitions = 0)
