@@ -19,7 +19,16 @@ public sealed class HostSettingsTests
             };
             using var process = Process.Start(start)!;
             var error = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
+            try
+            {
+                await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch (TimeoutException)
+            {
+                // A host that accepted the settings runs on: do not leave it behind.
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
             return (process.ExitCode, (await error).Trim());
         }
         finally
