@@ -1,6 +1,7 @@
 // A graph version as a silo runs it: the core's compiled plan, the partition of each node, node grain
 // references; loaded once per silo and shared by the node grains and coordinators there.
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Adjoint.Grains;
 
@@ -79,10 +80,28 @@ public sealed class DeployedGraphCache(IGrainFactory grains)
     /// <summary>Forgets a version (after undeploy).</summary>
     public void Evict(string graphId, int version) => _cache.TryRemove((graphId, version), out _);
 
+    /// <summary>How long a load keeps asking while the graph grain's silo goes away: within Orleans' 30 s
+    /// activation timeout, well beyond the seconds a stopping silo takes to leave.</summary>
+    public static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(20);
+
+    // A node grain activated (a message for it arrived) while the graph grain's silo stops or has just died
+    // would fail its activation, and the one-way message that caused it would be dropped: the graph grain
+    // answers again once it is activated elsewhere, so ask again, backing off from 50 ms to 1 s.
     private async Task<DeployedGraph> Load(string graphId, int version)
     {
-        var spec = await grains.GetGrain<IGraphGrain>(graphId).GetSpec(version);
-        return new DeployedGraph(graphId, version, spec, grains);
+        var clock = Stopwatch.StartNew();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var spec = await grains.GetGrain<IGraphGrain>(graphId).GetSpec(version);
+                return new DeployedGraph(graphId, version, spec, grains);
+            }
+            catch (Exception e) when ((SiloLoss.Is(e) || e is TimeoutException) && clock.Elapsed < SettleTime)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
+        }
     }
 }
 

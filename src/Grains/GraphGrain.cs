@@ -31,7 +31,8 @@ public sealed class GraphState
 
 /// <summary>A graph (key: graph id) and its versions.</summary>
 public sealed class GraphGrain(
-    AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership, MessageSize messages)
+    AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership, MessageSize messages,
+    ILocalSiloDetails silo)
     : Grain, IGraphGrain
 {
     private DurableState<GraphState> _state = null!;
@@ -228,4 +229,7 @@ public sealed class GraphGrain(
         var silos = await Task.WhenAll(Enumerable.Range(0, graph.Plan.Count).Select(p => graph.Node(p).Where()));
         return Enumerable.Range(0, graph.Plan.Count).ToDictionary(p => graph.Plan.Ids[p], p => silos[p]);
     }
+
+    /// <inheritdoc/>
+    public Task<string> Where() => Task.FromResult(silo.SiloAddress.ToString());
 }
