@@ -20,6 +20,9 @@ public sealed partial class SiloRestartTests
 {
     private const int BatchSize = 400;
 
+    /// <summary>Input sets of the CLI batch: a run of several seconds, so that the SIGTERM falls in it.</summary>
+    private const int CliBatch = 6000;
+
     /// <summary>What a batch may take at most, faults included: far above a fault-free batch (about a
     /// second) and a SIGKILL noticed through membership (~15 s), far below a hang.</summary>
     private static readonly TimeSpan BatchBound = TimeSpan.FromSeconds(60);
@@ -185,7 +188,7 @@ public sealed partial class SiloRestartTests
     private static async Task CliBatchSurvivesSigterm(LocalCluster cluster, CancellationToken ct)
     {
         var file = Path.Combine(cluster.RunFolder, "batch.json");
-        var sets = new JsonArray([.. Graphs.TwoLayerInputs(2000, 5).Select(set => (JsonNode?)new JsonObject(
+        var sets = new JsonArray([.. Graphs.TwoLayerInputs(CliBatch, 5).Select(set => (JsonNode?)new JsonObject(
             set!.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)new JsonArray([.. kv.Value.ToRows()
                 .Select(row => (JsonNode?)new JsonArray([.. row.Select(v => (JsonNode?)JsonValue.Create(v))]))])))))]);
         await File.WriteAllTextAsync(file, sets.ToJsonString(), ct);
@@ -208,7 +211,7 @@ public sealed partial class SiloRestartTests
 
         var clock = Stopwatch.StartNew();
         var run = Grad("--cluster", cluster.Redis);
-        await Task.Delay(TimeSpan.FromSeconds(1.5), ct);
+        await Task.Delay(TimeSpan.FromSeconds(2), ct); // connected, deployed, evaluating (the whole run takes ~5 s)
         Assert.False(run.IsCompleted, "the CLI batch finished before the SIGTERM");
         var restart = cluster.Script("restart", silo.ToString());
         var (code, stdout, stderr) = await run.WaitAsync(BatchBound, ct);
@@ -217,6 +220,6 @@ public sealed partial class SiloRestartTests
         Assert.True(code == 0, $"adjoint grad --cluster exited with {code}: {stderr}");
         Assert.Equal(local.Out, stdout);
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"CLI: adjoint grad --cluster, 2000 input sets, SIGTERM of silo {silo} (graph grain's) mid-batch: exit 0 in {elapsed.TotalSeconds:F1} s, equal to --local");
+            $"CLI: adjoint grad --cluster, {CliBatch} input sets, SIGTERM of silo {silo} (graph grain's) mid-batch: exit 0 in {elapsed.TotalSeconds:F1} s, equal to --local");
     }
 }
