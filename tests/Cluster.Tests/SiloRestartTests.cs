@@ -21,7 +21,7 @@ public sealed partial class SiloRestartTests
     private const int BatchSize = 400;
 
     /// <summary>Input sets of the CLI batch: a run of several seconds, so that the SIGTERM falls in it.</summary>
-    private const int CliBatch = 6000;
+    private const int CliBatch = 20000;
 
     /// <summary>What a batch may take at most, faults included: far above a fault-free batch (about a
     /// second) and a SIGKILL noticed through membership (~15 s), far below a hang.</summary>
@@ -207,13 +207,16 @@ public sealed partial class SiloRestartTests
         await using (var client = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Cluster, Redis = cluster.Redis }, ct))
             await client.DeployAsync("two-layer", Graphs.TwoLayer(), ct);
         await using var probe = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Cluster, Redis = cluster.Redis }, ct);
-        var silo = SiloOf(cluster, await probe.Grains!.GetGrain<IGraphGrain>("two-layer").Where());
+        var twoLayerGrain = probe.Grains!.GetGrain<IGraphGrain>("two-layer");
+        var silo = SiloOf(cluster, await twoLayerGrain.Where());
+        var version = (await twoLayerGrain.Describe(0)).Version;
 
         var clock = Stopwatch.StartNew();
         var run = Grad("--cluster", cluster.Redis);
-        await Task.Delay(TimeSpan.FromSeconds(2), ct); // connected, deployed, evaluating (the whole run takes ~5 s)
-        Assert.False(run.IsCompleted, "the CLI batch finished before the SIGTERM");
+        // The SIGTERM when the CLI's evaluations are in flight (node grains hold their state).
+        while (!run.IsCompleted && await twoLayerGrain.CountLiveStates(version) == 0) await Task.Delay(20, ct);
         var restart = cluster.Script("restart", silo.ToString());
+        Assert.False(run.IsCompleted, "the CLI batch finished before the SIGTERM");
         var (code, stdout, stderr) = await run.WaitAsync(BatchBound, ct);
         var elapsed = clock.Elapsed;
         Assert.Equal(0, (await restart).Code);
