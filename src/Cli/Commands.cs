@@ -8,11 +8,22 @@ namespace Adjoint.Cli;
 /// <summary>What each command does; <see cref="Cli"/> wires them to the parser.</summary>
 internal static class Commands
 {
+    /// <summary>The exit code of a <c>check</c> that ran but did not pass.</summary>
+    public const int CheckFailed = 3;
+
     /// <summary><c>check FILE</c>: validate, gradient on the back end, gradient check, Lagrangian residuals.</summary>
-    public static async Task<int> Check(string file, double step, double tolerance, ClientChoice backend, bool json, TextWriter stdout, CancellationToken cancellationToken)
+    public static async Task<int> Check(string file, string? inputsText, double step, double tolerance, ClientChoice backend, bool json, TextWriter stdout, CancellationToken cancellationToken)
     {
         var graph = GraphFile.load(file);
         var plan = Plan.Compile(graph);
+        IReadOnlyDictionary<string, Tensor>? bound = null;
+        if (inputsText is not null)
+        {
+            var (sets, batch) = ReadInputSets(inputsText, graph);
+            if (batch) throw new UserError("--inputs: check takes one set of input values (a JSON object), not a list");
+            bound = sets[0];
+        }
+        RequireBound(graph, bound);
         if (!graph.ShapeOf(graph.Output).IsScalar)
         {
             // Still a valid graph: say so, and why there is no gradient to check.
@@ -22,14 +33,14 @@ internal static class Commands
         }
         await using var client = await backend.ConnectAsync(cancellationToken);
         var deployed = await client.DeployAsync(GraphId(file), graph, cancellationToken);
-        var result = (await deployed.EvaluateBatchAsync([null], new BatchOptions { ReportValues = true }, cancellationToken: cancellationToken)
+        var result = (await deployed.EvaluateBatchAsync([bound], new BatchOptions { ReportValues = true }, cancellationToken: cancellationToken)
             .SingleAsync(cancellationToken)).EnsureSucceeded();
         // The back end's (z, λ) certified by the Lagrangian; the local engine's λ by central differences.
         var residuals = Checks.residuals(plan,
             Enumerable.Range(0, plan.Count).Select(p => result.Values[plan.Ids[p]]).ToArray(),
             Enumerable.Range(0, plan.Count).Select(p => result.Adjoints.GetValueOrDefault(plan.Ids[p])).ToArray()!);
-        var check = Checks.gradientCheckWith(step, 1e-6, plan, null);
-        var local = Engine.gradient(Adjoints.All, plan, null);
+        var check = Checks.gradientCheckWith(step, 1e-6, plan, bound);
+        var local = Engine.gradient(Adjoints.All, plan, bound);
         var equal = Enumerable.Range(0, plan.Count).All(p => local.AdjointAt(p) is not { } l
             || result.Adjoints.TryGetValue(plan.Ids[p], out var d) && Tensor.BitwiseEqual(l, d));
         var passed = check.MaxRelativeError <= tolerance && equal;
@@ -37,14 +48,14 @@ internal static class Commands
         {
             var inputs = new JsonArray();
             foreach (var i in check.Inputs)
-                inputs.Add(new JsonObject { ["node"] = i.Node, ["maxRelativeError"] = i.MaxRelativeError, ["maxAbsoluteError"] = i.MaxAbsoluteError, ["elements"] = i.Elements });
+                inputs.Add(new JsonObject { ["node"] = i.Node, ["maxRelativeError"] = Output.Number(i.MaxRelativeError), ["maxAbsoluteError"] = Output.Number(i.MaxAbsoluteError), ["elements"] = i.Elements });
             Output.Json(stdout, new JsonObject
             {
                 ["file"] = file, ["valid"] = true, ["nodes"] = graph.Count, ["output"] = graph.Output,
-                ["backend"] = client.Backend.ToString(), ["value"] = result.Loss, ["bitwiseEqualToLocal"] = equal,
+                ["backend"] = client.Backend.ToString(), ["value"] = Output.Number(result.Loss), ["bitwiseEqualToLocal"] = equal,
                 ["step"] = step, ["tolerance"] = tolerance,
-                ["gradient"] = new JsonObject { ["maxRelativeError"] = check.MaxRelativeError, ["inputs"] = inputs },
-                ["residuals"] = new JsonObject { ["primal"] = residuals.Primal, ["dual"] = residuals.Dual },
+                ["gradient"] = new JsonObject { ["maxRelativeError"] = Output.Number(check.MaxRelativeError), ["inputs"] = inputs },
+                ["residuals"] = new JsonObject { ["primal"] = Output.Number(residuals.Primal), ["dual"] = Output.Number(residuals.Dual) },
                 ["passed"] = passed,
             });
         }
@@ -58,8 +69,9 @@ internal static class Commands
             stdout.WriteLine($"Lagrangian residuals: primal {residuals.Primal:E2}, dual {residuals.Dual:E2}");
             stdout.WriteLine(passed ? "ok" : $"FAILED: max relative error {check.MaxRelativeError:E2} (tolerance {tolerance:E2}), bitwise equal {equal}");
         }
-        // A gradient that disagrees with finite differences or with the local engine is our bug, not the user's.
-        return passed ? 0 : 2;
+        // A check that does not pass has its own exit code: the graph may be at a kink or the step too
+        // coarse (the user's to judge), or the back end disagrees with the local engine (ours).
+        return passed ? 0 : CheckFailed;
     }
 
     /// <summary>
@@ -70,6 +82,7 @@ internal static class Commands
     {
         var graph = GraphFile.load(file);
         var (sets, batch) = inputsFile is null ? ([null], false) : ReadInputSets(inputsFile, graph);
+        foreach (var set in sets) RequireBound(graph, set);
         var mode = all ? Adjoints.All : Adjoints.InputsAndParameters;
         IReadOnlyList<GradientResult> results;
         if (detectAnomaly)
@@ -143,7 +156,11 @@ internal static class Commands
         {
             stdout.WriteLine($"{file}: {plan.Count} nodes in {silos} parts; {cut} bytes cross parts per evaluation with gradients; balance (max/mean cost) {balance:F3}");
             for (var k = 0; k < silos; k++)
-                stdout.WriteLine($"  part {k}: {counts[k]} nodes, estimated cost {loads[k]:G4}");
+            {
+                var ids = Enumerable.Range(0, plan.Count).Where(p => parts[p] == k).Select(p => plan.Ids[p]).ToList();
+                var shown = string.Join(", ", ids.Take(20)) + (ids.Count > 20 ? $", … ({ids.Count - 20} more; --json lists all)" : "");
+                stdout.WriteLine($"  part {k}: {counts[k]} nodes, estimated cost {loads[k]:G4}{(ids.Count > 0 ? $": {shown}" : "")}");
+            }
         }
         return 0;
     }
@@ -152,7 +169,8 @@ internal static class Commands
     public static int Render(string file, string? output, bool json, TextWriter stdout)
     {
         var graph = GraphFile.load(file);
-        var dotPath = output ?? Path.ChangeExtension(Path.GetFileName(file), ".dot");
+        // Beside the graph file, not in whatever folder the command was started from.
+        var dotPath = output ?? Path.ChangeExtension(file, ".dot");
         File.WriteAllText(dotPath, Dot.toDot(graph));
         var svgPath = TryRenderSvg(dotPath);
         if (json) Output.Json(stdout, new JsonObject { ["dot"] = Path.GetFullPath(dotPath), ["svg"] = svgPath is null ? null : Path.GetFullPath(svgPath) });
@@ -185,18 +203,35 @@ internal static class Commands
     /// <summary>The id a file's graph is deployed under: its name, which keeps versions per file.</summary>
     private static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
 
-    private static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string path, Graph graph)
+    /// <summary>
+    /// <c>--inputs</c>: a file, or the JSON itself when it starts with <c>{</c> or <c>[</c> (an object of
+    /// values by node id, or a list of them for a batch).
+    /// </summary>
+    private static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string pathOrJson, Graph graph)
     {
+        var inline = pathOrJson.TrimStart() is ['{' or '[', ..] && !File.Exists(pathOrJson);
+        var name = inline ? "--inputs" : Path.GetFileName(pathOrJson);
         string text;
-        try { text = File.ReadAllText(path); }
-        catch (IOException e) { throw new UserError($"{path}: cannot read the file: {e.Message}"); }
+        if (inline) text = pathOrJson;
+        else
+        {
+            try { text = File.ReadAllText(pathOrJson); }
+            catch (IOException e) { throw new UserError($"{pathOrJson}: cannot read the file: {e.Message}"); }
+        }
         JsonNode? root;
         try { root = JsonNode.Parse(text); }
-        catch (JsonException e) { throw new UserError($"{Path.GetFileName(path)}: not valid JSON: {e.Message}"); }
-        var name = Path.GetFileName(path);
+        catch (JsonException e) { throw new UserError($"{name}: not valid JSON: {e.Message}"); }
         if (root is JsonArray list)
             return (list.Select((item, i) => (IReadOnlyDictionary<string, Tensor>?)GraphFile.parseValues(item?.ToJsonString() ?? "null", $"{name}[{i}]", graph)).ToList(), true);
         return ([GraphFile.parseValues(text, name, graph)], false);
+    }
+
+    // An input with neither a value in the file nor one given: say how to give it, before anything runs.
+    private static void RequireBound(Graph graph, IReadOnlyDictionary<string, Tensor>? given)
+    {
+        foreach (var n in graph.Nodes)
+            if (n.Op.Kind == OpKind.Input && n.Value is null && (given is null || !given.ContainsKey(n.Id)))
+                throw new UserError($"node '{n.Id}': input of shape {graph.ShapeOf(n.Id)} has no value; give it one in the graph file or with --inputs '{{\"{n.Id}\": …}}'");
     }
 
     private static JsonObject ResultJson(Graph graph, GradientResult r)

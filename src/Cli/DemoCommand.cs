@@ -20,6 +20,8 @@ internal static class DemoCommand
         // Redirected output has no terminal width: do not wrap lines at Spectre's default of 80.
         if (Console.IsOutputRedirected || stdout != Console.Out) console.Profile.Width = 160;
         void Say(string markup) { if (!json) console.MarkupLine(markup); }
+        if (steps < 1) throw new UserError($"--steps must be at least 1, got {steps}");
+        if (File.Exists(outDir)) throw new UserError($"--out '{outDir}' is a file; give a folder (it is made if missing)");
         Directory.CreateDirectory(outDir);
         var graph = GraphFile.load(Path.Combine(examples, "two-layer.json"));
         var plan = Plan.Compile(graph);

@@ -11,15 +11,22 @@ internal static class Output
     /// <summary>A tensor as JSON: a number for a scalar, else a list of rows.</summary>
     public static JsonNode Tensor(Adjoint.Tensor t)
     {
-        if (t.IsScalar) return JsonValue.Create(t.ScalarValue);
+        if (t.IsScalar) return Number(t.ScalarValue);
         var rows = new JsonArray();
-        foreach (var row in t.ToRows()) rows.Add(new JsonArray(row.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()));
+        foreach (var row in t.ToRows()) rows.Add(new JsonArray(row.Select(v => (JsonNode?)Number(v)).ToArray()));
         return rows;
     }
 
+    /// <summary>
+    /// A number as JSON. JSON has no NaN or infinities: they are written as the strings "NaN",
+    /// "Infinity" and "-Infinity" (as .NET's and Python's JSON readers accept them when asked to).
+    /// </summary>
+    public static JsonNode Number(double v) =>
+        double.IsFinite(v) ? JsonValue.Create(v) : JsonValue.Create(double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+
     public static void Json(TextWriter writer, JsonNode node) => writer.WriteLine(node.ToJsonString(Indented));
 
-    /// <summary>A tensor as text: the value of a scalar, else its shape and norm.</summary>
+    /// <summary>A tensor as text: its values when small (at most 16 elements), else its shape and norm.</summary>
     public static string Brief(Adjoint.Tensor t) =>
-        t.IsScalar ? t.ScalarValue.ToString("R") : $"{t.Shape} norm {Math.Sqrt(t.Data.Sum(v => v * v)):G6}";
+        t.Count <= 16 ? t.ToString() : $"{t.Shape} norm {Math.Sqrt(t.Data.Sum(v => v * v)):G6}";
 }

@@ -1,6 +1,8 @@
-// The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal error.
+// The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal
+// error, 3 a check that ran and did not pass.
 using System.CommandLine;
 using Adjoint.Cli;
+using Adjoint.Client;
 
 return await Cli.RunAsync(args, Console.Out, Console.Error);
 
@@ -19,22 +21,24 @@ namespace Adjoint.Cli
             var local = new Option<bool>("--local") { Description = "Use the local engine in this process instead of the embedded silo." };
             var cluster = new Option<string?>("--cluster") { Description = "Use a running cluster: the Redis connection string of its membership (e.g. 127.0.0.1:6390)." };
             var clusterId = new Option<string>("--cluster-id") { Description = "The cluster's Orleans cluster id.", DefaultValueFactory = _ => "adjoint" };
-            ClientChoice Backend(ParseResult r) => ClientChoice.From(r.GetValue(local), r.GetValue(cluster), r.GetValue(clusterId)!);
+            var maxMessageSize = new Option<int?>("--max-message-size") { Description = "The largest message in bytes (Orleans' MaxMessageBodySize, default 100 MiB): the embedded silo's, or this client's towards a cluster (give the silos' value)." };
+            ClientChoice Backend(ParseResult r) => ClientChoice.From(r.GetValue(local), r.GetValue(cluster), r.GetValue(clusterId)!, r.GetValue(maxMessageSize));
             Command Evaluating(Command c)
             {
                 c.Options.Add(local);
                 c.Options.Add(cluster);
                 c.Options.Add(clusterId);
+                c.Options.Add(maxMessageSize);
                 return c;
             }
 
             var step = new Option<double>("--step") { Description = "Finite-difference step.", DefaultValueFactory = _ => 1e-6 };
             var tolerance = new Option<double>("--tolerance") { Description = "Largest relative error that passes.", DefaultValueFactory = _ => 1e-6 };
-            var check = Evaluating(new Command("check", "Validate a graph file, evaluate its gradient, check it against finite differences and the local engine, and compute the Lagrangian residuals.")
-            { file, step, tolerance });
-            check.SetAction((r, ct) => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(step), r.GetValue(tolerance), Backend(r), r.GetValue(json), stdout, ct)));
+            var inputs = new Option<string?>("--inputs") { Description = "Input values: a JSON file, or the JSON itself ('{\"x\": [[1], [2]]}'): an object of values by node id, or a list of them for a batch (default: the values in the file)." };
+            var check = Evaluating(new Command("check", $"Validate a graph file, evaluate its gradient, check it against finite differences and the local engine, and compute the Lagrangian residuals. Exit code {Commands.CheckFailed} when the check runs but does not pass.")
+            { file, inputs, step, tolerance });
+            check.SetAction((r, ct) => Guard(stderr, () => Commands.Check(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(step), r.GetValue(tolerance), Backend(r), r.GetValue(json), stdout, ct)));
 
-            var inputs = new Option<string?>("--inputs") { Description = "A JSON object of input values by node id, or a list of them for a batch (default: the values in the file)." };
             var all = new Option<bool>("--all") { Description = "Every node's value and adjoint, not just the inputs' and parameters' adjoints." };
             var anomaly = new Option<bool>("--detect-anomaly") { Description = "Fail at the first node whose value or adjoint is NaN or infinite (runs on the local engine)." };
             var grad = Evaluating(new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly });
@@ -65,8 +69,18 @@ namespace Adjoint.Cli
             {
                 return await command();
             }
+            catch (Grains.ResultsTooLargeException e)
+            {
+                // The cluster's advice names API modes; say it in this command line's flags.
+                stderr.WriteLine(e.EvaluationsThatFit == 0
+                    ? $"error: {e.Sizes}; ask for fewer results (grad without --all returns only the inputs' and parameters' adjoints) or raise the limit (--max-message-size here, Limits:MaxMessageBodySize on the silos)"
+                    : $"error: {e.Sizes}; pass at most {e.EvaluationsThatFit} input sets at a time");
+                return 1;
+            }
             catch (Exception e) when (e is UserError or GraphFile.GraphFileException or GraphException or EvaluationException
-                                          or Grains.GraphRejectedException or FileNotFoundException or DirectoryNotFoundException
+                                          or Grains.GraphRejectedException or Grains.LimitExceededException or Grains.StorageFailedException
+                                          or TrainingStepException or ClusterUnreachableException
+                                          or FileNotFoundException or DirectoryNotFoundException
                                           or TimeoutException or OperationCanceledException)
             {
                 stderr.WriteLine($"error: {e.Message}");

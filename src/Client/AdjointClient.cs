@@ -92,8 +92,9 @@ public sealed class AdjointClient : IAsyncDisposable
         var (siloPort, gatewayPort) = (FreePort(), FreePort());
         var host = Host.CreateDefaultBuilder()
             .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint(o => o.MaxMessageBodySize = options.MaxMessageBodySize))
-            // An embedded silo lives inside someone else's program: only its errors are theirs to see.
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Error))
+            // An embedded silo lives inside someone else's program: only its errors are theirs to see,
+            // and on stderr, so that a command's stdout carries only its results.
+            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Error))
             .Build();
         await host.StartAsync(cancellationToken);
         return host;
@@ -115,6 +116,7 @@ public sealed class AdjointClient : IAsyncDisposable
         redis.AbortOnConnectFail = true;
         redis.ConnectTimeout = (int)Math.Min(int.MaxValue, options.ConnectTimeout.TotalMilliseconds);
         var deadline = DateTime.UtcNow + options.ConnectTimeout;
+        await ProbeRedisAsync(options, redis);
         var host = Host.CreateDefaultBuilder()
             .UseOrleansClient(client =>
             {
@@ -139,7 +141,7 @@ public sealed class AdjointClient : IAsyncDisposable
                     client.UseTls(certificate, tls => tls.AllowAnyRemoteCertificate());
                 }
             })
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Critical))
+            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Critical))
             .Build();
         try
         {
@@ -149,9 +151,63 @@ public sealed class AdjointClient : IAsyncDisposable
         catch (Exception e) when (e is RedisException or OrleansException or SocketException or TimeoutException)
         {
             host.Dispose();
-            throw new ClusterUnreachableException($"cannot reach the cluster '{options.ClusterId}' through Redis at {options.Redis}: {e.Message}", e);
+            var why = e.Message.Contains("Could not find any gateway", StringComparison.Ordinal)
+                ? $"Redis answers, but no silo of cluster '{options.ClusterId}' (service '{options.ServiceId}') offered a gateway within {options.ConnectTimeout.TotalSeconds:0.#} s; is a silo running with these ids?"
+                : e.Message;
+            throw new ClusterUnreachableException($"cannot reach the cluster '{options.ClusterId}' through Redis at {options.Redis}: {why}", e);
         }
     }
+
+    // Redis down is the common case of an unreachable cluster: one short connection attempt says so in
+    // about RedisProbeTimeout, where Orleans' membership client would retry for twice ConnectTimeout and
+    // end with StackExchange.Redis's advice to set abortConnect=false.
+    private static async Task ProbeRedisAsync(AdjointClientOptions options, ConfigurationOptions redis)
+    {
+        var probe = redis.Clone();
+        probe.ConnectTimeout = (int)Math.Min(options.RedisProbeTimeout.TotalMilliseconds, options.ConnectTimeout.TotalMilliseconds);
+        probe.ConnectRetry = 0;
+        probe.AbortOnConnectFail = true;
+        try
+        {
+            await using var connection = await ConnectionMultiplexer.ConnectAsync(probe, TextWriter.Null);
+        }
+        catch (RedisConnectionException e)
+        {
+            // StackExchange.Redis words every failure alike (with advice about abortConnect): a plain
+            // socket to the first endpoint says which it was.
+            var why = e.FailureType == ConnectionFailureType.AuthenticationFailure ? "authentication failed"
+                : await SocketProblem(probe) ?? $"{e.FailureType}";
+            throw new ClusterUnreachableException($"cannot reach the cluster '{options.ClusterId}': Redis at {options.Redis}, which holds its membership, is not reachable ({why})", e);
+        }
+    }
+
+    private static async Task<string?> SocketProblem(ConfigurationOptions redis)
+    {
+        if (redis.EndPoints.FirstOrDefault() is not { } endpoint) return "no endpoint given";
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        using var timeout = new CancellationTokenSource(redis.ConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(endpoint, timeout.Token);
+            return null;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            return "connection refused";
+        }
+        catch (SocketException e)
+        {
+            return e.Message.ToLowerInvariant();
+        }
+        catch (OperationCanceledException)
+        {
+            return $"no answer within {redis.ConnectTimeout / 1000.0:0.#} s";
+        }
+    }
+
+    // The default host logs to the console's stdout; every level goes to stderr instead.
+    private static ILoggingBuilder ToStandardError(ILoggingBuilder logging) =>
+        logging.ClearProviders().AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 
     private static int FreePort()
     {

@@ -26,8 +26,12 @@ public sealed class AdjointClientOptions
     /// <summary>The Orleans service id (cluster back end).</summary>
     public string ServiceId { get; set; } = "adjoint";
 
-    /// <summary>How long to keep trying to reach a cluster before giving up.</summary>
+    /// <summary>How long to keep trying to reach a cluster's gateways before giving up.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the first connection to the cluster's Redis may take: Redis not answering in
+    /// this time is an unreachable cluster at once (default 2 s).</summary>
+    public TimeSpan RedisProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>A PKCS#12 certificate for TLS to the cluster's gateways (null: plain TCP).</summary>
     public string? TlsCertificatePath { get; set; }

@@ -38,10 +38,21 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
             AdaptiveEvaluationTimeout = options.EvaluationTimeout is null,
             CoordinatorCheck = options.CoordinatorCheck,
         };
-        var results = await distributed.Evaluate(Version, inputSets, batch, cancellationToken);
+        List<EvaluationResult> results;
+        try
+        {
+            results = await distributed.Evaluate(Version, inputSets, batch, cancellationToken);
+        }
+        catch (ResultsTooLargeException e) when (e.EvaluationsThatFit >= 1 && e.EvaluationsThatFit < inputSets.Count)
+        {
+            // The results come back in one answer per batch: run the chunk in parts whose answers fit.
+            results = [];
+            foreach (var part in inputSets.Chunk(e.EvaluationsThatFit))
+                results.AddRange(await distributed.Evaluate(Version, part, batch, cancellationToken));
+        }
         return results.Select(GradientResult.From).ToList();
     }
 
-    private protected override Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken) =>
-        distributed.Step(Version, optimizer, gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), cancellationToken);
+    private protected override Task StepAsync(TrainingStep step, CancellationToken cancellationToken) =>
+        distributed.Step(Version, step.Optimizer, step.Gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), step.Id, cancellationToken);
 }

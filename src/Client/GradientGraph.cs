@@ -68,8 +68,12 @@ public abstract class GradientGraph
 
     /// <summary>
     /// One optimizer step: the gradient of Σ z_n over the batch (parameter adjoints summed in submission
-    /// order), applied to every parameter where it is stored. Returns the mean z_n before the step.
+    /// order), applied to every parameter where it is stored (<see cref="ApplyStepAsync"/>, which retries
+    /// a step that storage or a silo failed). Returns the mean z_n before the step.
     /// </summary>
+    /// <exception cref="TrainingStepException">The step could not be applied to every parameter after
+    /// its retries; <see cref="TrainingStepException.Step"/> finishes it exactly once when passed to
+    /// <see cref="ApplyStepAsync"/> later.</exception>
     public async Task<double> TrainStepAsync(
         IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, CancellationToken cancellationToken = default)
     {
@@ -80,9 +84,45 @@ public abstract class GradientGraph
             .Select(n => (n.Id, Terms: results.Where(r => r.Adjoints.ContainsKey(n.Id)).Select(r => r.Adjoints[n.Id]).ToList()))
             .Where(p => p.Terms.Count > 0)
             .ToDictionary(p => p.Id, p => Optimizer.sumInOrder(p.Terms));
-        await StepAsync(optimizer, gradients, cancellationToken);
+        await ApplyStepAsync(new TrainingStep(Guid.NewGuid(), optimizer, gradients), cancellationToken);
         return results.Average(r => r.Loss);
     }
+
+    /// <summary>How often <see cref="ApplyStepAsync"/> tries a step before it gives up, waiting 0.25 s,
+    /// 0.5 s, 1 s, … between tries (about 30 s in all: long enough for Redis or a silo to restart).</summary>
+    public int StepAttempts { get; init; } = 8;
+
+    /// <summary>
+    /// Applies an optimizer step to every parameter it names. Each parameter applies a given step at
+    /// most once, and its value and optimizer moments change together, only when stored: a step that
+    /// failed (storage down, a silo lost) is tried again with the same id, and finishing it later
+    /// never counts it twice where it was already applied.
+    /// </summary>
+    /// <exception cref="TrainingStepException">Every try failed; the message names the storage or cluster error.</exception>
+    public async Task ApplyStepAsync(TrainingStep step, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await StepAsync(step, cancellationToken);
+                return;
+            }
+            catch (Exception e) when (Retriable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                if (attempt >= StepAttempts)
+                    throw new TrainingStepException(step, $"training step {step.Id} failed {attempt} times and may be applied to only some parameters: {e.Message}", e);
+                await Task.Delay(TimeSpan.FromMilliseconds(250 << Math.Min(attempt - 1, 4)), cancellationToken);
+            }
+        }
+    }
+
+    // Storage refused (nothing changed), or the call was lost with a silo or timed out (it may or may
+    // not have been applied: the step id makes the retry safe either way).
+    private static bool Retriable(Exception e) =>
+        e is StorageFailedException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
+        || (e.InnerException is { } inner && Retriable(inner));
 
     /// <summary>The current value of every parameter, by node id.</summary>
     public abstract Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(CancellationToken cancellationToken = default);
@@ -94,8 +134,8 @@ public abstract class GradientGraph
     private protected abstract Task<IReadOnlyList<GradientResult>> RunAsync(
         IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken);
 
-    /// <summary>Applies one optimizer step with the given gradients where the parameters are stored.</summary>
-    private protected abstract Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken);
+    /// <summary>Applies one optimizer step where the parameters are stored, at most once per parameter and step id.</summary>
+    private protected abstract Task StepAsync(TrainingStep step, CancellationToken cancellationToken);
 
     /// <summary>Checks that a parameter write names a parameter and has its shape.</summary>
     private protected void CheckParameter(string id, Tensor value)

@@ -8,6 +8,7 @@ internal sealed class LocalGraph : GradientGraph
     private readonly Plan _plan;
     private readonly Dictionary<string, Tensor> _parameters;
     private readonly Dictionary<string, AdamMoments> _moments = new();
+    private readonly Dictionary<string, Guid> _lastStep = new();
     private readonly Lock _gate = new();
 
     public LocalGraph(string id, Graph graph) : base(id, graph)
@@ -28,6 +29,7 @@ internal sealed class LocalGraph : GradientGraph
         {
             _parameters[id] = value.Clone();
             _moments.Remove(id);
+            _lastStep.Remove(id);
         }
         return Task.CompletedTask;
     }
@@ -78,24 +80,27 @@ internal sealed class LocalGraph : GradientGraph
         return new GradientResult { Output = e.Output.Clone(), Adjoints = adjoints, Values = values };
     }
 
-    private protected override Task StepAsync(OptimizerSettings optimizer, IReadOnlyDictionary<string, Tensor> gradients, CancellationToken cancellationToken)
+    private protected override Task StepAsync(TrainingStep step, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
-            foreach (var (id, gradient) in gradients)
+            foreach (var (id, gradient) in step.Gradients)
             {
+                // At most once per step, as in the parameter grains.
+                if (_lastStep.TryGetValue(id, out var last) && last == step.Id) continue;
                 var theta = _parameters[id];
-                if (optimizer.Kind == OptimizerKind.Sgd)
+                if (step.Optimizer.Kind == OptimizerKind.Sgd)
                 {
-                    _parameters[id] = Optimizer.sgd(optimizer.LearningRate, theta, gradient);
+                    _parameters[id] = Optimizer.sgd(step.Optimizer.LearningRate, theta, gradient);
                 }
                 else
                 {
                     var moments = _moments.TryGetValue(id, out var m) ? m : AdamMoments.Zero(theta.Shape);
-                    var (next, updated) = Optimizer.adam(optimizer.ToAdam(), moments, theta, gradient);
+                    var (next, updated) = Optimizer.adam(step.Optimizer.ToAdam(), moments, theta, gradient);
                     _parameters[id] = next;
                     _moments[id] = updated;
                 }
+                _lastStep[id] = step.Id;
             }
         }
         return Task.CompletedTask;

@@ -175,11 +175,15 @@ public sealed class CoordinatorGrain(
             if (graph.ReportsAdjoint(request.Mode, p)) Count("the adjoint", p);
         }
         if (perEvaluation > messages.Budget)
-            throw new ArgumentException(
-                $"the results of one evaluation take {perEvaluation} bytes (the largest, {largest.What}, {largest.Bytes}), more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit");
+            throw new ResultsTooLargeException(
+                $"the results of one evaluation take {perEvaluation} bytes (the largest, {largest.What}, {largest.Bytes}), more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize)",
+                "ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit",
+                perEvaluation, 0, messages.Limit);
         if (perEvaluation * request.Inputs.Count > messages.Budget)
-            throw new ArgumentException(
-                $"the results of {request.Inputs.Count} evaluations take about {perEvaluation * request.Inputs.Count} bytes, more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize); split the batch into batches of at most {messages.Budget / perEvaluation} evaluations");
+            throw new ResultsTooLargeException(
+                $"the results of {request.Inputs.Count} evaluations take about {perEvaluation * request.Inputs.Count} bytes, more than the message size limit of {messages.Limit} bytes (MaxMessageBodySize)",
+                $"split the batch into batches of at most {messages.Budget / perEvaluation} evaluations",
+                perEvaluation, (int)Math.Min(int.MaxValue, messages.Budget / perEvaluation), messages.Limit);
     }
 
     // Failures carry text rather than tensors: the estimate made before the run bounds results, except a

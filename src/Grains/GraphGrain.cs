@@ -207,11 +207,26 @@ public sealed class GraphGrain(
     }
 
     /// <inheritdoc/>
-    public async Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients)
+    public async Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients, Guid step)
     {
         var graph = await Load(version);
         var steps = gradients.Select(g => (Position: ParameterPosition(graph, g.Key), Gradient: g.Value)).ToList();
-        await Task.WhenAll(steps.Select(s => graph.Node(s.Position).ApplyStep(settings, s.Gradient)));
+        // Every parameter is tried, so that one storage failure does not leave the others unattempted;
+        // the first failure is passed on, and a retry with the same id finishes the step.
+        var applied = steps.Select(s => graph.Node(s.Position).ApplyStep(settings, s.Gradient, step)).ToList();
+        try
+        {
+            await Task.WhenAll(applied);
+        }
+        catch (Exception)
+        {
+            var failed = applied.Count(t => t.IsFaulted);
+            var first = applied.First(t => t.IsFaulted).Exception!.InnerException!;
+            if (failed == 1) throw first;
+            throw first is StorageFailedException s
+                ? new StorageFailedException($"{failed} of {steps.Count} parameters (the first: {s.What})", s.Operation, s.Reason)
+                : first;
+        }
     }
 
     /// <inheritdoc/>

@@ -38,9 +38,14 @@ public interface IGraphGrain : IGrainWithStringKey
     /// <summary>Overwrites a parameter's stored value.</summary>
     [Alias("write-parameter")] Task WriteParameter(int version, string node, TensorData value);
 
-    /// <summary>One optimizer step in every parameter grain named, with the gradient given for it. The
-    /// gradients travel in this one message; <see cref="DistributedGraph.Step"/> splits them to fit.</summary>
-    [Alias("step")] Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients);
+    /// <summary>
+    /// One optimizer step in every parameter grain named, with the gradient given for it. The gradients
+    /// travel in this one message; <see cref="DistributedGraph.Step(int, OptimizerSettings, IReadOnlyDictionary{string, TensorData}, Guid, CancellationToken)"/>
+    /// splits them to fit. Each parameter applies step <paramref name="step"/> at most once, so a step
+    /// that failed for some parameters (<see cref="StorageFailedException"/>) is finished by sending it
+    /// again with the same id.
+    /// </summary>
+    [Alias("step-once")] Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients, Guid step);
 
     /// <summary>The per-evaluation state entries alive in all node grains of a version.</summary>
     [Alias("live-states")] Task<int> CountLiveStates(int version);
@@ -89,8 +94,12 @@ public interface INodeGrain : IGrainWithStringKey
     /// <summary>Overwrites a parameter's value (and resets its optimizer moments).</summary>
     [Alias("set-parameter")] Task SetParameter(TensorData value);
 
-    /// <summary>Applies one optimizer step with the gradient and stores the result.</summary>
-    [Alias("step")] Task ApplyStep(OptimizerSettings settings, TensorData gradient);
+    /// <summary>
+    /// Applies one optimizer step with the gradient and stores the result; θ and the optimizer's moments
+    /// change only once storage has them (<see cref="StorageFailedException"/> otherwise). A step whose
+    /// <paramref name="step"/> id is the last one applied is not applied again (a retry).
+    /// </summary>
+    [Alias("apply-step")] Task ApplyStep(OptimizerSettings settings, TensorData gradient, Guid step);
 
     /// <summary>Forgets a parameter's stored value.</summary>
     [Alias("clear-parameter")] Task ClearParameter();

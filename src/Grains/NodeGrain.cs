@@ -18,6 +18,9 @@ public sealed class ParameterState
     [Id(2)] public TensorData? M { get; set; }
     /// <summary>Adam's second moment.</summary>
     [Id(3)] public TensorData? V { get; set; }
+    /// <summary>The id of the last optimizer step applied, so that a step retried after a failure (or
+    /// delivered twice) is applied once.</summary>
+    [Id(4)] public Guid LastStep { get; set; }
 }
 
 /// <summary>
@@ -101,7 +104,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         if (_op.Kind == OpKind.Parameter)
         {
             _parameter = storage.For<ParameterState>(ServiceProvider, "parameter", this.GetGrainId());
-            await _parameter.Read();
+            await Storage("read", _parameter.Read);
             if (_parameter.State.Value is { } v) _stored = v.ToTensor();
         }
     }
@@ -163,17 +166,31 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         Report(context, ReportKind.Failure, failure: new EvaluationFailure(_plan.Ids[_p], _op.Name, message));
 
     /// <inheritdoc/>
-    public Task Start(StartItem[] items)
+    public async Task Start(StartItem[] items)
     {
+        // A parameter whose last write failed may hold another θ in storage than here (the write may
+        // have landed): it reads storage again before serving θ, and fails these evaluations while
+        // storage cannot say.
+        string? unknown = null;
+        if (_parameter is { Stale: true })
+        {
+            try
+            {
+                await Current();
+            }
+            catch (StorageFailedException e)
+            {
+                unknown = e.Message;
+            }
+        }
         foreach (var (context, value) in items)
         {
             if (_abandoned.Count > 0 && Abandoned(context)) continue;
-            var z = value?.ToTensor() ?? _stored;
-            if (z is null) Fail(context, "no value bound to this input");
+            var z = value?.ToTensor() ?? (unknown is null ? _stored : null);
+            if (z is null) Fail(context, unknown ?? "no value bound to this input");
             Forwarded(context, null, z);
         }
         Flush();
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
@@ -360,6 +377,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private DurableState<ParameterState> Parameter =>
         _parameter ?? throw new InvalidOperationException($"node '{_plan.Ids[_p]}' is a {_op.Name}, not a parameter");
 
+    private string ParameterName => $"parameter '{_plan.Ids[_p]}' of graph '{_graph.GraphId}' v{_graph.Version}";
+
     // Orleans would drop an oversized write to the in-memory storage with its connection (see MessageSize).
     private void CheckStored(ParameterState next)
     {
@@ -369,38 +388,69 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             throw new LimitExceededException("MaxMessageBodySize", messages.Limit, why);
     }
 
-    /// <inheritdoc/>
-    public Task<TensorData> GetParameter()
+    // The parameter's state as storage holds it: read again after a failed write, which may have landed.
+    private async Task<ParameterState> Current()
     {
-        _ = Parameter;
-        return Task.FromResult(TensorData.From(_stored!));
+        var parameter = Parameter;
+        if (parameter.Stale)
+        {
+            await Storage("read", parameter.Refresh);
+            if (parameter.State.Value is { } v) _stored = v.ToTensor();
+        }
+        return parameter.State;
+    }
+
+    // θ and the moments change together, and only once storage has them: a failed write leaves the
+    // grain serving the state it had, so the step can be retried without being counted twice.
+    private async Task Store(ParameterState next)
+    {
+        CheckStored(next);
+        await Storage("write", () => Parameter.Write(next));
+        _stored = next.Value!.ToTensor();
+    }
+
+    private async Task Storage(string operation, Func<Task> io)
+    {
+        try
+        {
+            await io();
+        }
+        catch (Exception e) when (e is not (StorageFailedException or LimitExceededException))
+        {
+            throw new StorageFailedException(ParameterName, operation, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<TensorData> GetParameter()
+    {
+        await Current();
+        return TensorData.From(_stored!);
     }
 
     /// <inheritdoc/>
     public async Task SetParameter(TensorData value)
     {
-        var parameter = Parameter;
+        _ = Parameter;
         var shape = _plan.Shape(_p);
         if (value.Rows != shape.Rows || value.Cols != shape.Cols)
             throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
-        var next = new ParameterState { Value = value };
-        CheckStored(next);
-        parameter.State = next;
-        await parameter.Write();
-        _stored = value.ToTensor();
+        await Current();
+        await Store(new ParameterState { Value = value });
     }
 
     /// <inheritdoc/>
-    public async Task ApplyStep(OptimizerSettings settings, TensorData gradient)
+    public async Task ApplyStep(OptimizerSettings settings, TensorData gradient, Guid step)
     {
-        var parameter = Parameter;
+        var state = await Current();
+        // Applied already: this is a retry of a step whose answer was lost, or that failed elsewhere.
+        if (step != Guid.Empty && state.LastStep == step) return;
         var theta = _stored!;
         var g = gradient.ToTensor();
-        var state = parameter.State;
         ParameterState next;
         if (settings.Kind == OptimizerKind.Sgd)
         {
-            next = new ParameterState { Value = TensorData.From(Optimizer.sgd(settings.LearningRate, theta, g)), AdamStep = state.AdamStep, M = state.M, V = state.V };
+            next = new ParameterState { Value = TensorData.From(Optimizer.sgd(settings.LearningRate, theta, g)), AdamStep = state.AdamStep, M = state.M, V = state.V, LastStep = step };
         }
         else
         {
@@ -408,18 +458,15 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
                 ? new AdamMoments(state.AdamStep, m.ToTensor(), v.ToTensor())
                 : AdamMoments.Zero(theta.Shape);
             var (value, after) = Optimizer.adam(settings.ToAdam(), moments, theta, g);
-            next = new ParameterState { Value = TensorData.From(value), AdamStep = after.Step, M = TensorData.From(after.M), V = TensorData.From(after.V) };
+            next = new ParameterState { Value = TensorData.From(value), AdamStep = after.Step, M = TensorData.From(after.M), V = TensorData.From(after.V), LastStep = step };
         }
-        CheckStored(next);
-        parameter.State = next;
-        await parameter.Write();
-        _stored = next.Value!.ToTensor();
+        await Store(next);
     }
 
     /// <inheritdoc/>
     public async Task ClearParameter()
     {
-        await Parameter.Clear();
+        await Storage("clear", Parameter.Clear);
         DeactivateOnIdle();
     }
 }

@@ -95,6 +95,13 @@ type Tensor(rows: int, cols: int, data: double[]) =
         && a.Cols = b.Cols
         && Seq.forall2 (fun (x: double) (y: double) -> BitConverter.DoubleToInt64Bits x = BitConverter.DoubleToInt64Bits y) a.Data b.Data
 
+    /// A scalar's value; a small tensor (at most 16 elements) as its rows, round-trip; else its shape.
     override t.ToString() =
-        if t.IsScalar then $"{data[0]}"
+        if t.IsScalar then data[0].ToString("R", Globalization.CultureInfo.InvariantCulture)
+        elif data.Length <= 16 then
+            t.ToRows()
+            |> Array.map (fun row -> row |> Array.map (fun v -> v.ToString("R", Globalization.CultureInfo.InvariantCulture)) |> String.concat ", ")
+            |> Array.map (fun row -> $"[{row}]")
+            |> String.concat ", "
+            |> sprintf "[%s]"
         else $"Tensor {t.Shape}"

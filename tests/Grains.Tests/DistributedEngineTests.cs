@@ -202,7 +202,7 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         {
             var results = await graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.InputsAndParameters }, Ct);
             var gradients = DistributedGraph.SumParameterAdjoints(results, local.Keys);
-            await graph.Grain.Step(version, settings, gradients);
+            await graph.Grain.Step(version, settings, gradients, Guid.NewGuid());
             foreach (var id in local.Keys.ToList())
             {
                 var g = gradients[id].ToTensor();

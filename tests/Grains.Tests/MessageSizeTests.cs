@@ -90,7 +90,8 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         }
         Assert.Equal(0, await graph.Grain.CountLiveStates(version));
         // A gradient would return λ of 'outer' (200×200): refused before it runs.
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        var e = await Assert.ThrowsAsync<ResultsTooLargeException>(() => graph.Evaluate(version, inputs, new BatchOptions { Mode = AdjointMode.All, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Equal(0, e.EvaluationsThatFit);
         Assert.Contains("the results of one evaluation take ", e.Message);
         Assert.Contains("the adjoint of node 'outer' (200x200)", e.Message);
         Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); ask for fewer results (mode InputsAndParameters or None, no ReportValues) or raise the limit", e.Message);
@@ -106,8 +107,9 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var core = b.Build(b.Tanh(b.MatMul(b.Input("column", 50, 1), b.Input("row", 1, 50), "outer"), "t"));
         var (graph, version) = await Deploy("results", core);
         var x = new Dictionary<string, Tensor> { ["column"] = Filled(50, 1, 0.5), ["row"] = Filled(1, 50, 1) };
-        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+        var e = await Assert.ThrowsAsync<ResultsTooLargeException>(() =>
             graph.Evaluate(version, Enumerable.Repeat(x, 4), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct));
+        Assert.Equal(3, e.EvaluationsThatFit);
         Assert.Contains("the results of 4 evaluations take about ", e.Message);
         Assert.EndsWith("more than the message size limit of 65536 bytes (MaxMessageBodySize); split the batch into batches of at most 3 evaluations", e.Message);
         var results = await graph.Evaluate(version, Enumerable.Repeat(x, 3), new BatchOptions { Mode = AdjointMode.None, Window = 8 }, Ct).WaitAsync(Guard, Ct);
@@ -175,8 +177,8 @@ public sealed class MessageSizeTests(CappedCluster fixture)
         var core = b.Build(b.Sum(b.Parameter("w", Filled(40, 40, 0.25)), "s"));
         var (graph, version) = await Deploy("parameter", core);
         var gradient = new Dictionary<string, TensorData> { ["w"] = TensorData.From(Filled(40, 40, 1)) };
-        await graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradient);
-        var e = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Adam }, gradient));
+        await graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Sgd }, gradient, Guid.NewGuid());
+        var e = await Assert.ThrowsAsync<LimitExceededException>(() => graph.Grain.Step(version, new OptimizerSettings { Kind = OptimizerKind.Adam }, gradient, Guid.NewGuid()));
         Assert.Equal("parameter 'w' of shape 40x40: its stored state (value and Adam moments) would take 77120 bytes in the message that writes it to the in-memory grain storage, more than the message size limit of 65536 bytes (MaxMessageBodySize)", e.Message);
         Assert.Equal("MaxMessageBodySize", e.Limit);
         Assert.True(Tensor.BitwiseEqual(Filled(40, 40, 0.25 - 0.01), (await graph.Grain.ReadParameters(version))["w"].ToTensor()), "the refused step changed the parameter");

@@ -17,6 +17,12 @@ let ``OfRows stores column-major and ToRows gives the rows back`` () =
     Assert.Equal("2x3", t.Shape.ToString())
 
 [<Fact>]
+let ``ToString shows a small tensor's values round-trip and a large one's shape`` () =
+    Assert.Equal("[[1, 2.5], [-3, 0.1]]", (Tensor.OfRows [| [| 1.0; 2.5 |]; [| -3.0; 0.1 |] |]).ToString())
+    Assert.Equal("0.30000000000000004", (Tensor.Scalar(0.1 + 0.2)).ToString())
+    Assert.Equal("Tensor 5x4", (Tensor(5, 4)).ToString())
+
+[<Fact>]
 let ``AsMatrix shares the tensor's storage`` () =
     let t = Tensor.OfRows [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]
     let m = t.AsMatrix()

@@ -80,12 +80,22 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     }
 
     /// <summary>
+    /// One optimizer step in every parameter named, with the gradient given for it, under a fresh step id
+    /// (see the overload that takes one).
+    /// </summary>
+    public Task Step(int version, OptimizerSettings settings, IReadOnlyDictionary<string, TensorData> gradients, CancellationToken cancellationToken = default) =>
+        Step(version, settings, gradients, Guid.NewGuid(), cancellationToken);
+
+    /// <summary>
     /// One optimizer step in every parameter named, with the gradient given for it. The gradients go in
     /// as many messages as they need (each parameter's step is its own, so splitting changes nothing).
+    /// Each parameter applies step <paramref name="step"/> at most once: after a failure
+    /// (<see cref="StorageFailedException"/>, a lost silo) the same call with the same id finishes the
+    /// step without counting it twice where it had already been applied.
     /// </summary>
     /// <exception cref="ArgumentException">One gradient alone is over the message size limit (checked before
     /// anything is sent; no parameter is stepped).</exception>
-    public async Task Step(int version, OptimizerSettings settings, IReadOnlyDictionary<string, TensorData> gradients, CancellationToken cancellationToken = default)
+    public async Task Step(int version, OptimizerSettings settings, IReadOnlyDictionary<string, TensorData> gradients, Guid step, CancellationToken cancellationToken = default)
     {
         var items = gradients.ToList();
         static long Bytes(KeyValuePair<string, TensorData> g) => MessageSize.ParameterBytes(g.Key, g.Value.Data.LongLength);
@@ -93,7 +103,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             if (Bytes(g) > MessageSize.Budget)
                 throw new ArgumentException($"parameter '{g.Key}': {MessageSize.TooLarge("a gradient", g.Value.Rows, g.Value.Cols)}", nameof(gradients));
         foreach (var part in MessageSize.Split(items, Bytes))
-            await Grain.Step(version, settings, part.ToDictionary(g => g.Key, g => g.Value)).WaitAsync(cancellationToken);
+            await Grain.Step(version, settings, part.ToDictionary(g => g.Key, g => g.Value), step).WaitAsync(cancellationToken);
     }
 
     /// <summary>

@@ -22,22 +22,63 @@ public sealed class AdjointStorage(string name)
 /// One grain's durable state, read only when the grain asks: node grains that are not parameters never
 /// touch storage (what an IPersistentState injected into every node would do at each activation).
 /// </summary>
+/// <remarks>
+/// <see cref="Write(T)"/> is atomic for the grain: the state it sees changes only after storage took
+/// the new one. A write that failed may still have landed (a timeout after Redis applied it), so the
+/// state is then <see cref="Stale"/> until read again; callers read it again before they next use it.
+/// </remarks>
 public sealed class DurableState<T>(IGrainStorage storage, string stateName, GrainId grain) where T : class, new()
 {
     private readonly GrainState<T> _state = new(new T());
 
     /// <summary>The state as last read or written.</summary>
-    public T State { get => _state.State ??= new T(); set => _state.State = value; }
+    public T State => _state.State ??= new T();
 
     /// <summary>Whether storage held a record when last read.</summary>
     public bool RecordExists => _state.RecordExists;
 
-    /// <summary>Reads the state from storage.</summary>
-    public Task Read() => storage.ReadStateAsync(stateName, grain, _state);
+    /// <summary>Whether the last write or read failed, so that storage may hold another state than <see cref="State"/>.</summary>
+    public bool Stale { get; private set; }
 
-    /// <summary>Writes the state to storage.</summary>
-    public Task Write() => storage.WriteStateAsync(stateName, grain, _state);
+    /// <summary>Reads the state from storage.</summary>
+    public async Task Read()
+    {
+        Stale = true;
+        var read = new GrainState<T>(new T());
+        await storage.ReadStateAsync(stateName, grain, read);
+        Adopt(read);
+    }
+
+    /// <summary>Reads the state again if a failed write or read left it <see cref="Stale"/>.</summary>
+    public Task Refresh() => Stale ? Read() : Task.CompletedTask;
+
+    /// <summary>Writes <paramref name="next"/> to storage; only then is it <see cref="State"/>.</summary>
+    public async Task Write(T next)
+    {
+        var written = new GrainState<T>(next) { ETag = _state.ETag, RecordExists = _state.RecordExists };
+        Stale = true;
+        await storage.WriteStateAsync(stateName, grain, written);
+        written.RecordExists = true;
+        Adopt(written);
+    }
+
+    /// <summary>Writes the state as it stands (for callers that changed <see cref="State"/> in place).</summary>
+    public Task Write() => Write(State);
 
     /// <summary>Removes the state from storage.</summary>
-    public Task Clear() => storage.ClearStateAsync(stateName, grain, _state);
+    public async Task Clear()
+    {
+        Stale = true;
+        await storage.ClearStateAsync(stateName, grain, _state);
+        _state.State = new T();
+        Stale = false;
+    }
+
+    private void Adopt(GrainState<T> from)
+    {
+        _state.State = from.State ?? new T();
+        _state.ETag = from.ETag;
+        _state.RecordExists = from.RecordExists;
+        Stale = false;
+    }
 }
