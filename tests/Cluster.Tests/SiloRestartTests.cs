@@ -114,7 +114,7 @@ public sealed partial class SiloRestartTests
             var faultsDone = false;
             var loop = Task.Run(async () =>
             {
-                while (!faultsDone)
+                while (!Volatile.Read(ref faultsDone))
                 {
                     var one = Stopwatch.StartNew();
                     var results = await Batch();
@@ -160,7 +160,7 @@ public sealed partial class SiloRestartTests
             // One more batch after the last restart, then stop.
             var last = Volatile.Read(ref batches);
             while (Volatile.Read(ref batches) <= last && !loop.IsCompleted) await Task.Delay(20, ct);
-            faultsDone = true;
+            Volatile.Write(ref faultsDone, true);
             await loop;
             var seconds = running.Elapsed.TotalSeconds;
             Assert.Equal(Faults.Length, faultLog.Count);
