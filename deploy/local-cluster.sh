@@ -2,6 +2,9 @@
 # A real Adjoint cluster on this machine: a private redis-server and N silo processes on 127.0.0.1.
 #
 #   deploy/local-cluster.sh up N     start Redis and N silos, wait until every silo has joined
+#   deploy/local-cluster.sh restart N    stop silo N if it runs (SIGTERM, SIGKILL after 15 s) and start it
+#                                        again on the same ports and settings, waiting until it has started
+#   deploy/local-cluster.sh restart redis  the same for Redis (same port, same data folder)
 #   deploy/local-cluster.sh status   list what runs
 #   deploy/local-cluster.sh build    only build the host (Release)
 #   deploy/local-cluster.sh down     stop exactly the processes `up` started, nothing else
@@ -51,7 +54,7 @@ log_start() { echo "===== $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) local-cluster.sh: s
 start_silo() {
   local i=$1 log=$run/logs/silo$1.log
   log_start "$log" "silo $i (silo port $((silo_port + i)), gateway port $((gateway_port + i)))"
-  ADJOINT__Mode=Cluster ADJOINT__Redis="127.0.0.1:$redis_port" ADJOINT__AdvertisedAddress=127.0.0.1 \
+  ADJOINT__Mode=Cluster ADJOINT__Redis="$(cat "$run/cluster")" ADJOINT__AdvertisedAddress=127.0.0.1 \
   ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
     "$host_bin" >>"$log" 2>&1 &
   echo $! >"$run/pids/silo$i.pid"
@@ -80,6 +83,32 @@ build() {
   fi
 }
 
+# Starts redis-server on the given port with its data in the run folder (the same folder every time, so
+# that a restarted Redis finds its append-only file) and waits up to 5 s for it to answer. Every write
+# is fsynced before Redis answers it (appendfsync always): a parameter step or membership change Redis
+# acknowledged survives a kill -9 of Redis (with Redis' default, everysec, the last second may be lost).
+start_redis() {
+  log_start "$run/logs/redis.log" "redis-server on 127.0.0.1:$1"
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes --appendfsync always \
+    --daemonize no >>"$run/logs/redis.log" 2>&1 &
+  echo $! >"$run/pids/redis.pid"
+  for _ in $(seq 50); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+# Waits up to 30 s until silo i has logged "Adjoint silo started" since its last separator line; fails
+# (with the log's tail) if it exits first or does not start in time.
+wait_silo() {
+  local i=$1 log="$run/logs/silo$1.log"
+  for _ in $(seq 300); do
+    started "$i" && return 0
+    alive "$run/pids/silo$i.pid" || { tail -20 "$log" >&2; echo "local-cluster: silo $i exited during start-up" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "local-cluster: silo $i did not start within 30 s" >&2
+  return 1
+}
+
 up() {
   local n=${1:-}
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "usage: $0 up N (N silos, N >= 1)"
@@ -104,22 +133,12 @@ up() {
   # ADJOINT_NO_BUILD=1: the caller has just built the host (the tests build once for many clusters).
   [ "${ADJOINT_NO_BUILD:-}" = 1 ] || build
 
-  log_start "$run/logs/redis.log" "redis-server on 127.0.0.1:$redis_port"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
-    --daemonize no >>"$run/logs/redis.log" 2>&1 &
-  echo $! >"$run/pids/redis.pid"
-  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start; see $run/logs/redis.log"
+  start_redis "$redis_port" || die "redis-server did not start; see $run/logs/redis.log"
   echo "127.0.0.1:$redis_port" >"$run/cluster"
 
   for i in $(seq 0 $((n - 1))); do start_silo "$i"; done
   for i in $(seq 0 $((n - 1))); do
-    for _ in $(seq 300); do
-      started "$i" && break
-      alive "$run/pids/silo$i.pid" || { tail -20 "$run/logs/silo$i.log" >&2; down; die "silo $i exited during start-up"; }
-      sleep 0.1
-    done
-    started "$i" || { down; die "silo $i did not start within 30 s; see $run/logs/silo$i.log"; }
+    wait_silo "$i" || { down; die "silo $i did not start; see $run/logs/silo$i.log"; }
   done
   echo "cluster up: redis 127.0.0.1:$redis_port, $n silos (gateways $gateway_port-$((gateway_port + n - 1))); run folder $run"
   echo "use it with: adjoint grad FILE --cluster $(cat "$run/cluster")"
@@ -153,6 +172,30 @@ down() {
   echo "cluster down: stopped $stopped processes"
 }
 
+# Stops one silo or Redis if it runs (SIGTERM, SIGKILL after 15 s) and starts it again with the settings
+# of the running cluster: the same ports (silo i on $silo_port+i and $gateway_port+i; Redis on the port
+# of $run/cluster) and the same data folder. A silo killed earlier is simply started.
+restart() {
+  local what=${1:-}
+  [ -f "$run/cluster" ] || die "no cluster in $run (run '$0 up N' first)"
+  mkdir -p "$run/pids" "$run/logs"
+  stopped=0
+  if [ "$what" = redis ]; then
+    stop "$run/pids/redis.pid"
+    local port
+    port=$(sed 's/.*://' "$run/cluster")
+    start_redis "$port" || die "redis-server did not start again; see $run/logs/redis.log"
+    echo "redis restarted on 127.0.0.1:$port (stopped $stopped)"
+    return 0
+  fi
+  [[ "$what" =~ ^[0-9]+$ ]] || die "usage: $0 restart N | restart redis"
+  [ -f "$run/logs/silo$what.log" ] || die "silo $what was never started from $run"
+  stop "$run/pids/silo$what.pid"
+  start_silo "$what"
+  wait_silo "$what" || die "silo $what did not start again; see $run/logs/silo$what.log"
+  echo "silo $what restarted: pid $(cat "$run/pids/silo$what.pid"), silo port $((silo_port + what)), gateway $((gateway_port + what)) (stopped $stopped)"
+}
+
 status() {
   compgen -G "$run/pids/*.pid" >/dev/null || { echo "no cluster in $run"; return 0; }
   for p in "$run"/pids/*.pid; do
@@ -163,7 +206,8 @@ status() {
 case "${1:-}" in
   up) up "${2:-}" ;;
   down) down ;;
+  restart) restart "${2:-}" ;;
   status) status ;;
   build) build ;;
-  *) die "usage: $0 up N | down | status | build" ;;
+  *) die "usage: $0 up N | restart N | restart redis | down | status | build" ;;
 esac

@@ -65,6 +65,24 @@ public sealed class BatchOptions
 
     /// <summary>Fail the batch after this long (null: no limit).</summary>
     public TimeSpan? Timeout { get; set; }
+
+    /// <summary>
+    /// Re-run an evaluation (cluster and embedded back ends) that has not completed after this long: its work
+    /// messages may have been lost with a silo that stopped or died. Each further attempt of the same
+    /// evaluation waits twice as long. Null (the default): adaptive, 10 × the typical evaluation latency the
+    /// coordinator observes, at least 2 s, and 10 s until a first evaluation has completed.
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: never (evaluations are then re-run only when
+    /// membership reports a silo gone).
+    /// </summary>
+    public TimeSpan? EvaluationTimeout { get; set; }
+
+    /// <summary>
+    /// How often the client asks the batch's coordinator whether it still runs the batch (cluster and embedded
+    /// back ends): a coordinator lost with its silo is found by two "unknown" answers in a row, and the batch
+    /// is resubmitted to a fresh one. Default 1 s; null: no check (a lost coordinator is then noticed only
+    /// when Orleans fails the call, after up to an hour).
+    /// </summary>
+    public TimeSpan? CoordinatorCheck { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>How far a batch has come.</summary>

@@ -8,6 +8,9 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
     /// <summary>The deployed version this graph evaluates.</summary>
     public int Version { get; } = version;
 
+    /// <summary>The grain-level handle (its coordinator and resubmit count), for tests and diagnostics.</summary>
+    internal DistributedGraph Distributed => distributed;
+
     public override async Task<IReadOnlyDictionary<string, Tensor>> ReadParametersAsync(CancellationToken cancellationToken = default)
     {
         var stored = await distributed.ReadParameters(Version, cancellationToken);
@@ -25,7 +28,16 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
     {
         var mode = !options.Backward ? AdjointMode.None
             : options.Adjoints == Adjoints.All ? AdjointMode.All : AdjointMode.InputsAndParameters;
-        var batch = new Grains.BatchOptions { Mode = mode, ReportValues = options.ReportValues, Window = options.Window };
+        var fixedTimeout = options.EvaluationTimeout is { } t && t != Timeout.InfiniteTimeSpan ? t : (TimeSpan?)null;
+        var batch = new Grains.BatchOptions
+        {
+            Mode = mode,
+            ReportValues = options.ReportValues,
+            Window = options.Window,
+            EvaluationTimeout = fixedTimeout,
+            AdaptiveEvaluationTimeout = options.EvaluationTimeout is null,
+            CoordinatorCheck = options.CoordinatorCheck,
+        };
         List<EvaluationResult> results;
         try
         {

@@ -31,6 +31,10 @@ public abstract class GradientGraph
     {
         options ??= new BatchOptions();
         if (options.Window < 1) throw new ArgumentOutOfRangeException(nameof(options), "the window must be at least 1");
+        if (options.EvaluationTimeout is { } e && e <= TimeSpan.Zero && e != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the evaluation timeout must be positive or Timeout.InfiniteTimeSpan, got {e}");
+        if (options.CoordinatorCheck is { } c && c <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the coordinator check period must be positive, got {c}");
         var sets = inputSets.ToList();
         var done = 0;
         using var timeout = options.Timeout is { } t ? new CancellationTokenSource(t) : null;

@@ -271,6 +271,7 @@ public sealed class CoordinatorGrain(
     private void Complete(int number, Evaluation evaluation, EvaluationResult result)
     {
         _inFlight.Remove(number);
+        _deadlines.Completed(evaluation.Started, Stopwatch.GetTimestamp());
         var batch = evaluation.Batch;
         batch.Results[evaluation.Local] = result;
         batch.InFlight--;
@@ -358,7 +359,10 @@ public sealed class CoordinatorGrain(
     // ---- Faults: a silo lost (membership) or an evaluation overdue (timeout) re-runs evaluations. ----
 
     private HashSet<SiloAddress> _active = [];
+    // Silos shutting down or stopping: still holding grains, and messages sent to them may be lost.
+    private HashSet<SiloAddress> _leaving = [];
     private MembershipVersion _seen = MembershipVersion.MinValue;
+    private readonly EvaluationDeadlines _deadlines = new();
     /// <summary>Re-runs since activation (all batches), for tests and diagnostics.</summary>
     private int _reruns;
 
@@ -372,15 +376,21 @@ public sealed class CoordinatorGrain(
 
     private static readonly TimeSpan WatchPeriod = TimeSpan.FromMilliseconds(100);
 
-    // Whether a silo that was active is active no more (shutting down, stopping, dead).
+    // Whether a silo that was active is active no more (shutting down, stopping, dead), or one that was
+    // leaving is gone. A silo stopped gracefully leaves in steps (ShuttingDown, Stopping, Dead) and keeps its
+    // grains until its last: the re-runs sent when it began to leave may reach grains that are deactivating
+    // and be dropped with them, so what is in flight when it is gone is re-run once more.
     private bool ObserveMembership()
     {
         var snapshot = membership.CurrentSnapshot;
         if (snapshot.Version == _seen) return false;
         _seen = snapshot.Version;
-        var active = snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
-        var lost = _active.Any(s => !active.Contains(s));
+        var members = snapshot.Members.Values;
+        var active = members.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToHashSet();
+        var leaving = members.Where(m => m.Status is SiloStatus.ShuttingDown or SiloStatus.Stopping).Select(m => m.SiloAddress).ToHashSet();
+        var lost = _active.Any(s => !active.Contains(s)) || _leaving.Any(s => !leaving.Contains(s));
         _active = active;
+        _leaving = leaving;
         return lost;
     }
 
@@ -406,7 +416,7 @@ public sealed class CoordinatorGrain(
             return Task.CompletedTask;
         }
         var now = Stopwatch.GetTimestamp();
-        List<Evaluation> overdue = [.. _inFlight.Values.Where(e => e.Batch.Request.EvaluationTimeout is { } t
+        List<Evaluation> overdue = [.. _inFlight.Values.Where(e => _deadlines.For(e.Batch.Request) is { } t
             && Stopwatch.GetElapsedTime(e.Started, now) > t * (1 << Math.Min(e.Timeouts, 10)))];
         if (overdue.Count > 0) Rerun(overdue, timedOut: true);
         return Task.CompletedTask;

@@ -1,6 +1,7 @@
 // A graph version as a silo runs it in one layout: the core's compiled plan, the partition of each node,
 // node grain references; loaded once per silo and shared by the node grains and coordinators there.
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Adjoint.Grains;
 
@@ -74,14 +75,14 @@ public sealed class DeployedGraphCache(IGrainFactory grains)
     /// <summary>The version in its current layout (one call to the graph grain, to learn that layout).</summary>
     public async Task<DeployedGraph> Current(string graphId, int version)
     {
-        var layout = await grains.GetGrain<IGraphGrain>(graphId).Layout(version, 0);
+        var layout = await Settled(() => grains.GetGrain<IGraphGrain>(graphId).Layout(version, 0));
         return await Get(graphId, version, layout);
     }
 
     /// <summary>The version in the given layout generation, loading it on first use.</summary>
     public Task<DeployedGraph> Get(string graphId, int version, int layout) =>
         Cached(_layouts, (graphId, version, layout), async () =>
-            await Build(graphId, version, await grains.GetGrain<IGraphGrain>(graphId).Layout(version, layout)));
+            await Build(graphId, version, await Settled(() => grains.GetGrain<IGraphGrain>(graphId).Layout(version, layout))));
 
     /// <summary>The version in a layout the caller already knows.</summary>
     public Task<DeployedGraph> Get(string graphId, int version, GraphLayout layout) =>
@@ -102,7 +103,7 @@ public sealed class DeployedGraphCache(IGrainFactory grains)
     {
         var (graph, plan) = await Cached(_versions, (graphId, version), async () =>
         {
-            var spec = await grains.GetGrain<IGraphGrain>(graphId).GetSpec(version);
+            var spec = await Settled(() => grains.GetGrain<IGraphGrain>(graphId).GetSpec(version));
             var g = GraphFile.parse(spec.Json, null);
             return (g, Plan.Compile(g));
         });
@@ -126,6 +127,29 @@ public sealed class DeployedGraphCache(IGrainFactory grains)
         {
             cache.TryRemove(new KeyValuePair<TKey, Lazy<Task<TValue>>>(key, lazy));
             throw;
+        }
+    }
+
+    /// <summary>How long a load keeps asking while the graph grain's silo goes away: within Orleans' 30 s
+    /// activation timeout, well beyond the seconds a stopping silo takes to leave.</summary>
+    public static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(20);
+
+    // A node grain activated (a message for it arrived) while the graph grain's silo stops or has just died
+    // would fail its activation, and the one-way message that caused it would be dropped: the graph grain
+    // answers again once it is activated elsewhere, so ask again, backing off from 50 ms to 1 s.
+    private static async Task<T> Settled<T>(Func<Task<T>> ask)
+    {
+        var clock = Stopwatch.StartNew();
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await ask();
+            }
+            catch (Exception e) when ((SiloLoss.Is(e) || e is TimeoutException) && clock.Elapsed < SettleTime)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
         }
     }
 }

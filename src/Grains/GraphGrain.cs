@@ -11,7 +11,7 @@ namespace Adjoint.Grains;
 /// <summary>A graph (key: graph id) and its versions.</summary>
 public sealed class GraphGrain(
     AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership,
-    MessageSize messages, ILogger<GraphGrain> logger)
+    MessageSize messages, ILogger<GraphGrain> logger, ILocalSiloDetails silo)
     : Grain, IGraphGrain
 {
     private DurableState<GraphIndex> _index = null!;
@@ -332,4 +332,7 @@ public sealed class GraphGrain(
         var silos = await Task.WhenAll(Enumerable.Range(0, graph.Plan.Count).Select(p => graph.Node(p).Where()));
         return Enumerable.Range(0, graph.Plan.Count).ToDictionary(p => graph.Plan.Ids[p], p => silos[p]);
     }
+
+    /// <inheritdoc/>
+    public Task<string> Where() => Task.FromResult(silo.SiloAddress.ToString());
 }

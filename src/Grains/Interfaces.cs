@@ -65,6 +65,9 @@ public interface IGraphGrain : IGrainWithStringKey
 
     /// <summary>The silo each node grain of a version runs on, by node id.</summary>
     [Alias("placement")] Task<Dictionary<string, string>> Placement(int version);
+
+    /// <summary>The silo this activation runs on.</summary>
+    [AlwaysInterleave, Alias("where")] Task<string> Where();
 }
 
 /// <summary>The cluster's list of deployed models (one grain, key <see cref="Key"/>), kept by the graph grains.</summary>

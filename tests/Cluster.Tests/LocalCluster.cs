@@ -42,7 +42,8 @@ public class LocalCluster(int silos) : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await Script("down");
-        Directory.Delete(RunFolder, recursive: true);
+        // ADJOINT_KEEP_RUN=1 keeps the run folder (the silos' logs) to look into a failure.
+        if (System.Environment.GetEnvironmentVariable("ADJOINT_KEEP_RUN") != "1") Directory.Delete(RunFolder, recursive: true);
     }
 
     /// <summary>The pids the script recorded (read before <c>down</c> removes them).</summary>

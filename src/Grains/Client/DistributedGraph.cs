@@ -18,6 +18,10 @@ public sealed class BatchOptions
     /// <summary>Re-run an evaluation not complete after this long (each further attempt waits twice as
     /// long); null: evaluations are re-run only when a silo leaves.</summary>
     public TimeSpan? EvaluationTimeout { get; init; }
+    /// <summary>Without <see cref="EvaluationTimeout"/>: re-run an evaluation not complete after a timeout adapted
+    /// to the evaluation latency the coordinator observes (10 ×, at least 2 s; 10 s before the first completes),
+    /// doubling per attempt. The facade's default.</summary>
+    public bool AdaptiveEvaluationTimeout { get; init; }
     /// <summary>How often the client asks the coordinator whether it still runs the batch; two answers
     /// "unknown" in a row (its silo was lost and a fresh activation answers) resubmit the batch.
     /// Null: no watchdog (a batch whose coordinator is lost then fails only when Orleans reports it).</summary>
@@ -130,6 +134,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             Window = options.Window,
             Timeout = options.Timeout,
             EvaluationTimeout = options.EvaluationTimeout,
+            AdaptiveEvaluationTimeout = options.AdaptiveEvaluationTimeout,
         };
         // Orleans neither sends an oversized request nor says so to the caller: refuse it here, by name.
         MessageSize.CheckInputs(request.Inputs);
@@ -142,7 +147,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             {
                 return await CoordinatorWatchdog.Run(coordinator, request, options.CoordinatorCheck, cancellationToken);
             }
-            catch (Exception e) when (attempt < MaxResubmits && (IsSiloLoss(e) || e is CoordinatorLostException) && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (attempt < MaxResubmits && (SiloLoss.Is(e) || e is CoordinatorLostException) && !cancellationToken.IsCancellationRequested)
             {
                 // The coordinator (or the gateway to it) went with its silo, or was deactivated because the
                 // silo holding its directory entry died: the whole batch goes to a fresh coordinator under a
@@ -161,10 +166,6 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
         }
     }
 
-    private static bool IsSiloLoss(Exception e) =>
-        e is SiloUnavailableException or OrleansMessageRejectionException
-        || (e.InnerException is { } inner && IsSiloLoss(inner));
-
     // Every node of the version drops the state of a lost coordinator's evaluations. In the background,
     // so that the resubmitted batch need not wait: its new coordinator's evaluations are apart. Retried
     // while the cluster settles (the graph grain may have gone with the same silo); whatever is still
@@ -180,7 +181,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
                     grains.GetGrain<INodeGrain>(NodeKey.Format(GraphId, description.Version, description.Layout, kv.Value, kv.Key)).Abandon(coordinator, 0, int.MaxValue)));
                 return;
             }
-            catch (Exception e) when (IsSiloLoss(e) || e is TimeoutException)
+            catch (Exception e) when (SiloLoss.Is(e) || e is TimeoutException)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(250 << Math.Min(attempt, 4)));
             }

@@ -22,7 +22,18 @@ public sealed class PartitionPlacementDirector : IPlacementDirector
     /// <inheritdoc/>
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
-        var silos = SiloOrder.Sort(context.GetCompatibleSilos(target));
+        IReadOnlyList<SiloAddress> silos;
+        try
+        {
+            silos = SiloOrder.Sort(context.GetCompatibleSilos(target));
+        }
+        catch (OrleansException) when (context.LocalSiloStatus == SiloStatus.Active)
+        {
+            // A silo that has just (re)started does not yet know which silos host node grains, itself
+            // included ("No active nodes are compatible"): Orleans would drop the one-way message that
+            // needs the activation. It runs node grains, so the node goes here until its view is complete.
+            return Task.FromResult(context.LocalSilo);
+        }
         var (_, _, _, partition, _) = NodeKey.Parse(target.GrainIdentity.Key.ToString()!);
         return Task.FromResult(silos[partition % silos.Count]);
     }

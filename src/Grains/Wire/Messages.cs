@@ -93,6 +93,12 @@ public sealed record BatchRequest
     /// messages abandoned); each further attempt waits twice as long (null: only on membership change).
     /// </summary>
     [Id(8)] public TimeSpan? EvaluationTimeout { get; init; }
+    /// <summary>
+    /// Without <see cref="EvaluationTimeout"/>: re-run an evaluation not complete after a timeout adapted to
+    /// the latency the coordinator observes (see EvaluationDeadlines: 10 × the typical latency, at least 2 s;
+    /// 10 s before any evaluation has completed), doubling per attempt.
+    /// </summary>
+    [Id(9)] public bool AdaptiveEvaluationTimeout { get; init; }
 }
 
 /// <summary>Where a coordinator runs, and the evaluations it re-ran after a lost silo or a timeout.</summary>
