@@ -12,7 +12,7 @@ namespace Adjoint.Grains;
 public sealed class GraphGrain(
     AdjointStorage storage, AdjointSiloOptions options, DeployedGraphCache cache, IClusterMembershipService membership,
     MessageSize messages, ILogger<GraphGrain> logger, ILocalSiloDetails silo)
-    : Grain, IGraphGrain
+    : Grain, IGraphGrain, IIncomingGrainCallFilter
 {
     private DurableState<GraphIndex> _index = null!;
     // The records of live versions read so far (at most MaxVersionsPerGraph).
@@ -26,6 +26,31 @@ public sealed class GraphGrain(
         _index = storage.For<GraphIndex>(ServiceProvider, "graph-index", this.GetGrainId());
         await _index.Read();
     }
+
+    /// <summary>
+    /// Before every call: an index whose last write failed (its in-memory changes may not be stored, or
+    /// may be stored after all) is read back from storage, so no call sees a version storage does not
+    /// hold. Storage's own failures reach the caller as <see cref="StorageFailedException"/>, whose type a
+    /// client has loaded (the Redis provider's it need not have).
+    /// </summary>
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        try
+        {
+            if (_index.Stale) await _index.Refresh();
+            await context.Invoke();
+        }
+        catch (Exception e) when (IsStorageFailure(e))
+        {
+            throw new StorageFailedException($"graph '{Id}'", "read or write", $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    // Storage providers raise their own types (RedisStorageException, InconsistentStateException,
+    // StackExchange.Redis' connection errors); everything else is the call's own.
+    private static bool IsStorageFailure(Exception e) =>
+        e is Orleans.Storage.InconsistentStateException
+        || e.GetType().Namespace is { } ns && (ns.StartsWith("Orleans.Persistence", StringComparison.Ordinal) || ns.StartsWith("StackExchange.Redis", StringComparison.Ordinal));
 
     private DurableState<GraphVersionRecord> RecordState(int version) =>
         storage.For<GraphVersionRecord>(ServiceProvider, "graph-version", GrainId.Create("adjoint-graph-version", $"{Id}/{version}"));
