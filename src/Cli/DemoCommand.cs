@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Adjoint.Client;
-using OptimizerKind = Adjoint.Grains.OptimizerKind;
-using OptimizerSettings = Adjoint.Grains.OptimizerSettings;
 using Spectre.Console;
 
 namespace Adjoint.Cli;

@@ -95,7 +95,7 @@ namespace Adjoint.Cli
             {
                 return await command();
             }
-            catch (Grains.ResultsTooLargeException e)
+            catch (ResultsTooLargeException e)
             {
                 // The cluster's advice names API modes; say it in this command line's flags.
                 stderr.WriteLine(e.EvaluationsThatFit == 0
@@ -104,7 +104,7 @@ namespace Adjoint.Cli
                 return 1;
             }
             catch (Exception e) when (e is UserError or GraphFile.GraphFileException or GraphException or EvaluationException
-                                          or Grains.GraphRejectedException or Grains.LimitExceededException or Grains.StorageFailedException
+                                          or GraphRejectedException or LimitExceededException or StorageFailedException
                                           or TrainingStepException or ClusterUnreachableException
                                           or FileNotFoundException or DirectoryNotFoundException
                                           or TimeoutException or OperationCanceledException)

@@ -25,13 +25,15 @@ namespace Adjoint.Client;
 public sealed class AdjointClient : IAsyncDisposable
 {
     private readonly IHost? _host;
+    private readonly IServiceProvider? _services;
     private readonly IGrainFactory? _grains;
 
-    private AdjointClient(Backend backend, IHost? host)
+    private AdjointClient(Backend backend, IHost? host, IServiceProvider? services = null)
     {
         Backend = backend;
         _host = host;
-        _grains = host?.Services.GetRequiredService<IGrainFactory>();
+        _services = services ?? host?.Services;
+        _grains = _services?.GetRequiredService<IGrainFactory>();
     }
 
     /// <summary>The back end this client uses.</summary>
@@ -60,6 +62,17 @@ public sealed class AdjointClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// A client over an Orleans client or silo that the caller runs and configured with <c>UseAdjoint()</c>
+    /// (a TestCluster's client, see Adjoint.Testing): the cluster back end on its services. Disposing it
+    /// leaves that client running.
+    /// </summary>
+    public static AdjointClient ForServices(IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return new AdjointClient(Backend.Cluster, null, services);
+    }
+
+    /// <summary>
     /// Makes a graph ready to evaluate under an id: compiled locally, or deployed to the silos. On silos
     /// a version is the graph's content: the same graph reuses its version and the parameters trained
     /// into it, however many silos are up (another number only re-partitions it); a changed graph becomes
@@ -74,8 +87,8 @@ public sealed class AdjointClient : IAsyncDisposable
         if (_grains is null) return new LocalGraph(graphId, graph);
         var distributed = new DistributedGraph(_grains, graphId)
         {
-            MessageSize = MessageSize.Of(_host!.Services),
-            Logger = _host.Services.GetRequiredService<ILoggerFactory>().CreateLogger<DistributedGraph>(),
+            MessageSize = MessageSize.Of(_services!),
+            Logger = _services!.GetRequiredService<ILoggerFactory>().CreateLogger<DistributedGraph>(),
         };
         var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
         return new ClusterGraph(graphId, graph, distributed, deployed.Version);
@@ -84,7 +97,7 @@ public sealed class AdjointClient : IAsyncDisposable
     private IGrainFactory ModelGrains => _grains
         ?? throw new NotSupportedException("the local back end deploys nothing: models live on an embedded silo or a cluster");
 
-    private DistributedGraph Distributed(string graphId) => new(ModelGrains, graphId) { MessageSize = MessageSize.Of(_host!.Services) };
+    private DistributedGraph Distributed(string graphId) => new(ModelGrains, graphId) { MessageSize = MessageSize.Of(_services!) };
 
     /// <summary>Every graph with a deployed version, by id, and its versions (from the cluster's model registry).</summary>
     /// <exception cref="NotSupportedException">On the local back end.</exception>

@@ -1,5 +1,4 @@
 // What the facade says about deployed models: their versions, and a version as a graph file with trained values.
-using Adjoint.Grains;
 using Microsoft.FSharp.Core;
 
 namespace Adjoint.Client;

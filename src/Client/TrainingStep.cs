@@ -1,5 +1,4 @@
 // One optimizer step as data: what a retry needs to finish it exactly once.
-using Adjoint.Grains;
 
 namespace Adjoint.Client;
 

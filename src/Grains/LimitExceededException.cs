@@ -1,5 +1,5 @@
 // A configured limit that stops work which would be valid under a higher one (retry later, or raise it).
-namespace Adjoint.Grains;
+namespace Adjoint;
 
 /// <summary>
 /// Work was refused because a configured limit is reached: <see cref="Limit"/> names the setting and

@@ -1,6 +1,6 @@
 // A batch whose results could not come back in one answer: refused before it runs (Orleans would drop
 // the oversized answer and the caller wait for its timeout).
-namespace Adjoint.Grains;
+namespace Adjoint;
 
 /// <summary>
 /// The results of a batch would not fit in one message. <see cref="EvaluationsThatFit"/> says how many

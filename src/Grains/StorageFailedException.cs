@@ -1,7 +1,7 @@
 // Grain storage (Redis in a cluster) refused a read or a write. Raised in place of the storage
 // provider's own exception, whose type a client need not have loaded (Orleans.Persistence.Redis is a
 // silo assembly): a client would otherwise see a TypeLoadException instead of "Redis is down".
-namespace Adjoint.Grains;
+namespace Adjoint;
 
 /// <summary>
 /// Storage failed while reading or writing the durable state of <see cref="What"/>; the message names
