@@ -10,23 +10,14 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static string Examples(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Distributed.sln"))) dir = dir.Parent;
-        return Path.Combine(dir!.FullName, "examples", name);
-    }
+    private static string Examples(string name) => CliRun.Examples(name);
 
     /// <summary>Runs the CLI in-process; evaluating commands use the local engine unless the test says otherwise.</summary>
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
         var evaluating = args.Length > 0 && args[0] is "grad" or "check" or "demo";
         var backendGiven = args.Contains("--cluster") || args.Contains("--local") || args.Contains("--embedded");
-        var full = evaluating && !backendGiven ? [.. args, "--local"] : args.Where(a => a != "--embedded").ToArray();
-        var code = Cli.RunAsync(full, stdout, stderr).GetAwaiter().GetResult();
-        return (code, stdout.ToString(), stderr.ToString());
+        return CliRun.Invoke(evaluating && !backendGiven ? [.. args, "--local"] : args.Where(a => a != "--embedded").ToArray());
     }
 
     private string Write(string name, string text)

@@ -34,12 +34,6 @@ public sealed class ChaosTests
     private static readonly (Fault Fault, int Silo)[] TrainingFaults =
         [(Fault.KillRedis, -1), (Fault.TermSilo, 0), (Fault.KillSilo, 1), (Fault.TermRedis, -1), (Fault.KillSilo, 2)];
 
-    private static EvaluationResult ToWire(GradientResult r) => new()
-    {
-        Output = r.Output is { } o ? TensorData.From(o) : null,
-        Adjoints = r.Adjoints.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)),
-        Failure = r.Failure,
-    };
 
     private static int Pid(LocalCluster cluster, string name) =>
         int.Parse(File.ReadAllText(Path.Combine(cluster.RunFolder, "pids", $"{name}.pid")).Trim());
@@ -148,7 +142,7 @@ public sealed class ChaosTests
             var sets = inputs.Select(set => (IReadOnlyDictionary<string, Tensor>?)set).ToList();
             var options = new BatchOptions { Adjoints = Adjoints.InputsAndParameters };
             async Task<List<EvaluationResult>> Batch() =>
-                [.. (await net.EvaluateBatchAsync(sets, options, cancellationToken: ct).ToListAsync(ct).AsTask().WaitAsync(CallBound, ct)).Select(ToWire)];
+                [.. (await net.EvaluateBatchAsync(sets, options, cancellationToken: ct).ToListAsync(ct).AsTask().WaitAsync(CallBound, ct)).Select(Graphs.ToWire)];
             var clean = await Batch();
             AssertAllSame(expected, clean, clean);
             var (batches, batchLog) = await UnderFaults(cluster, BatchFaults, async () => AssertAllSame(expected, clean, await Batch()), ct);

@@ -1,3 +1,5 @@
+using Adjoint.Grains;
+
 namespace Adjoint.Cluster.Tests;
 
 /// <summary>Graphs and input sets the cluster tests evaluate.</summary>
@@ -65,4 +67,12 @@ internal static class Graphs
             .Select(_ => (IReadOnlyDictionary<string, Tensor>?)new Dictionary<string, Tensor> { ["X"] = Random(8, 4), ["y"] = Random(8, 1) })
             .ToList();
     }
+
+    /// <summary>A facade result as the wire's, for the shared fault checks.</summary>
+    public static EvaluationResult ToWire(Adjoint.Client.GradientResult r) => new()
+    {
+        Output = r.Output is { } o ? TensorData.From(o) : null,
+        Adjoints = r.Adjoints.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)),
+        Failure = r.Failure,
+    };
 }

@@ -44,12 +44,6 @@ public sealed partial class SiloRestartTests
     private static int SiloOf(LocalCluster cluster, string siloAddress) =>
         int.Parse(SiloPortPattern().Match(siloAddress).Groups[1].Value) - cluster.SiloPort;
 
-    private static EvaluationResult ToWire(GradientResult r) => new()
-    {
-        Output = r.Output is { } o ? TensorData.From(o) : null,
-        Adjoints = r.Adjoints.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)),
-        Failure = r.Failure,
-    };
 
     [Fact]
     public async Task Facade_batches_survive_repeated_SIGTERM_and_SIGKILL_of_any_silo_with_default_options()
@@ -81,7 +75,7 @@ public sealed partial class SiloRestartTests
             {
                 var results = await net.EvaluateBatchAsync(sets, options, cancellationToken: ct).ToListAsync(ct).AsTask()
                     .WaitAsync(BatchBound, ct);
-                return [.. results.Select(ToWire)];
+                return [.. results.Select(Graphs.ToWire)];
             }
 
             await Batch(); // warm: every node grain active
