@@ -167,8 +167,10 @@ public sealed class AdjointClient : IAsyncDisposable
         var host = Host.CreateDefaultBuilder()
             .UseOrleans(silo => silo.UseLocalhostClustering(siloPort, gatewayPort).UseAdjoint(o => o.MaxMessageBodySize = options.MaxMessageBodySize))
             // An embedded silo lives inside someone else's program: only its errors are theirs to see,
-            // and on stderr, so that a command's stdout carries only its results.
-            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Error))
+            // and on stderr, so that a command's stdout carries only its results. A lone silo that stops
+            // tries to migrate its activations and, there being no other silo, logs "Error while selecting
+            // a migration destination" for each (category Orleans.Grain): noise, not an error of theirs.
+            .ConfigureLogging(logging => ToStandardError(logging).SetMinimumLevel(LogLevel.Error).AddFilter("Orleans.Grain", LogLevel.Critical))
             .Build();
         await host.StartAsync(cancellationToken);
         return host;
