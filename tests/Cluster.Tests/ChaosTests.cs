@@ -124,6 +124,9 @@ public sealed class ChaosTests
         var ct = TestContext.Current.CancellationToken;
         var output = TestContext.Current.TestOutputHelper;
         var cluster = new LocalCluster(LocalCluster.Silos);
+        // State that a message lost with a killed silo left behind is reclaimed after ReclaimAfter (1 min
+        // by default); 5 s here, so that "no state left" is checked within the test's bound.
+        cluster.Environment["ADJOINT__Limits__ReclaimAfter"] = "00:00:05";
         await cluster.InitializeAsync();
         try
         {
