@@ -30,7 +30,7 @@ internal static class Distributed
     {
         bool Wanted(string id) => only is null || only.Count == 0 || only.Contains(id);
         Transport = tcp ? ConnectionTransportType.TcpSocket : ConnectionTransportType.InMemory;
-        w.WriteLine($"adjoint distributed benchmark: in-process silos over {(tcp ? "loopback TCP" : "the in-memory transport")}, gemm={Kernels.gemmBackend}, "
+        w.WriteLine($"adjoint distributed benchmark: in-process silos over {(tcp ? "loopback TCP" : "the in-memory transport")}, gemm={Engine.gemmBackend}, "
                     + $"cores={Environment.ProcessorCount}, .NET {Environment.Version}");
         w.Flush();
         await using (var two = await DistributedCluster.Start(2, Transport))

@@ -26,7 +26,7 @@ internal static class DemoCommand
 
         var watch = Stopwatch.StartNew();
         await using var client = await backend.ConnectAsync(cancellationToken);
-        Say($"[bold]Adjoint demo[/]: the seed's two-layer net ||sigma(X W1) W2 - y||^2, {graph.Count} nodes, GEMM {Kernels.gemmBackend}");
+        Say($"[bold]Adjoint demo[/]: the seed's two-layer net ||sigma(X W1) W2 - y||^2, {graph.Count} nodes, GEMM {Engine.gemmBackend}");
         Say($"  {client.Backend} back end ready in {watch.Elapsed.TotalSeconds:F1} s");
         var net = await client.DeployAsync("two-layer-demo", graph, cancellationToken);
         // On a cluster the version keeps what an earlier demo trained into it: every run starts from the

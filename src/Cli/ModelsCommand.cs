@@ -94,7 +94,7 @@ internal static class ModelsCommand
                 ["nodesPerPartition"] = new JsonArray([.. parts.Select(c => (JsonNode?)c)]),
                 ["parameters"] = new JsonArray([.. parameters.Select(p => (JsonNode?)new JsonObject
                 {
-                    ["id"] = p.Id, ["rows"] = p.Shape.Rows, ["cols"] = p.Shape.Cols, ["elements"] = (long)p.Shape.Rows * p.Shape.Cols,
+                    ["id"] = p.Id, ["shape"] = new JsonArray([.. p.Shape.Dims.Select(d => (JsonNode?)d)]), ["elements"] = p.Shape.LongCount,
                 })]),
                 ["assignment"] = assignment,
             });
@@ -103,9 +103,9 @@ internal static class ModelsCommand
         stdout.WriteLine($"{d.GraphId} version {d.Version}{(d.Versions[^1] == d.Version ? " (latest)" : "")}, deployed {d.DeployedAt:yyyy-MM-ddTHH:mm:ssZ}; versions {Versions(d.Versions)}");
         stdout.WriteLine($"  {d.NodeCount} nodes, output '{d.Output}'");
         stdout.WriteLine($"  layout {d.Layout}: {d.Partitions} partitions ({string.Join(", ", parts.Select((c, k) => $"part {k}: {c} nodes"))})");
-        stdout.WriteLine($"  {parameters.Count} parameters, {parameters.Sum(p => (long)p.Shape.Rows * p.Shape.Cols)} elements:");
+        stdout.WriteLine($"  {parameters.Count} parameters, {parameters.Sum(p => p.Shape.LongCount)} elements:");
         foreach (var (pid, shape) in parameters)
-            stdout.WriteLine($"    {pid,-16} {shape.Rows}x{shape.Cols} ({(long)shape.Rows * shape.Cols} elements)");
+            stdout.WriteLine($"    {pid,-16} {shape} ({shape.LongCount} elements)");
         return 0;
     }
 

@@ -8,13 +8,18 @@ internal static class Output
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>A tensor as JSON: a number for a scalar, else a list of rows.</summary>
+    /// <summary>A tensor as JSON: a number for one element, else nested lists, one level per dimension (row-major).</summary>
     public static JsonNode Tensor(Adjoint.Tensor t)
     {
         if (t.IsScalar) return Number(t.ScalarValue);
-        var rows = new JsonArray();
-        foreach (var row in t.ToRows()) rows.Add(new JsonArray(row.Select(v => (JsonNode?)Number(v)).ToArray()));
-        return rows;
+        JsonNode Nest(int d, int offset, int size)
+        {
+            if (d == t.Rank) return Number(t.Data[offset]);
+            var n = t.Shape.Dim(d);
+            var inner = size / n;
+            return new JsonArray([.. Enumerable.Range(0, n).Select(k => (JsonNode?)Nest(d + 1, offset + k * inner, inner))]);
+        }
+        return Nest(0, 0, t.Count);
     }
 
     /// <summary>

@@ -150,12 +150,13 @@ public sealed class CoordinatorGrain(
                 if (op.Kind == OpKind.Compute)
                     throw new ArgumentException($"evaluation {i}: node '{id}' is computed by op '{op.Name}'; only inputs, parameters and constants can be set");
                 var shape = plan.Shape(p);
-                if (value.Data is null || value.Data.Length != value.Rows * value.Cols)
-                    throw new ArgumentException($"evaluation {i}: node '{id}': a {value.Rows}x{value.Cols} value needs {value.Rows * value.Cols} numbers, got {value.Data?.Length ?? 0}");
-                if (value.Rows != shape.Rows || value.Cols != shape.Cols)
-                    throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
+                if (value.Dims is null || value.Data is null || value.Dims.Any(d => d < 0) || value.Data.LongLength != value.Dims.Aggregate(1L, (n, d) => n * d))
+                    throw new ArgumentException($"evaluation {i}: node '{id}': a value of dimensions [{string.Join(", ", value.Dims ?? [])}] needs {(value.Dims ?? []).Aggregate(1L, (n, d) => n * d)} numbers, got {value.Data?.Length ?? 0}");
+                // One element binds any one-element node, as in the local engine.
+                if (value.Shape != shape && !(value.Shape.IsScalar && shape.IsScalar))
+                    throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Shape} does not match the declared shape {shape}");
                 if (!messages.Fits(shape))
-                    throw new ArgumentException($"evaluation {i}: node '{id}': {messages.TooLarge("a value", shape.Rows, shape.Cols)}");
+                    throw new ArgumentException($"evaluation {i}: node '{id}': {messages.TooLarge("a value", shape)}");
             }
         }
         CheckResultSize(graph, request);
@@ -171,7 +172,7 @@ public sealed class CoordinatorGrain(
         void Count(string what, int p)
         {
             var shape = plan.Shape(p);
-            var bytes = MessageSize.TensorBytes((long)shape.Rows * shape.Cols) + 2L * plan.Ids[p].Length + 16;
+            var bytes = MessageSize.TensorBytes(shape.LongCount) + 2L * plan.Ids[p].Length + 16;
             perEvaluation += bytes;
             if (bytes > largest.Bytes) largest = ($"{what} of node '{plan.Ids[p]}' ({shape})", bytes);
         }

@@ -121,7 +121,7 @@ public sealed class GraphGrain(
             DeployedAt = DateTime.UtcNow,
             Nodes = graph.Count,
             Parameters = parameters.Count,
-            ParameterElements = parameters.Sum(n => (long)graph.ShapeOf(n.Id).Rows * graph.ShapeOf(n.Id).Cols),
+            ParameterElements = parameters.Sum(n => graph.ShapeOf(n.Id).LongCount),
         };
         index.LastVersion = record.Version;
         index.Versions.Add(entry);
@@ -290,13 +290,13 @@ public sealed class GraphGrain(
         {
             var shape = graph.Plan.Shape(ps[from]);
             throw new LimitExceededException("MaxMessageBodySize", Math.Min(messages.Limit, maxBytes),
-                $"parameter '{graph.Plan.Ids[ps[from]]}' of shape {shape.Rows}x{shape.Cols} takes {bytes} bytes in a message, more than the {budget} bytes the caller can receive");
+                $"parameter '{graph.Plan.Ids[ps[from]]}' of shape {shape} takes {bytes} bytes in a message, more than the {budget} bytes the caller can receive");
         }
         return new ParameterPage(await Read(graph, ps.GetRange(from, end - from)), end < ps.Count ? end : -1);
     }
 
     private static long ParameterBytes(Plan plan, int p) =>
-        MessageSize.ParameterBytes(plan.Ids[p], (long)plan.Shape(p).Rows * plan.Shape(p).Cols);
+        MessageSize.ParameterBytes(plan.Ids[p], plan.Shape(p).LongCount);
 
     private static async Task<Dictionary<string, TensorData>> Read(DeployedGraph graph, List<int> ps)
     {

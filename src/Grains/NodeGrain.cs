@@ -99,7 +99,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         _successorsDoneWithZ = _op.Kind == OpKind.Compute && !_isOutput && _successors.Length > 0
             && _successors.All(e => _plan.Op(e.Node) is var op && (op.Arity == 1 || !op.VjpReadsArgs));
         var shape = _plan.Shape(_p);
-        _valueTooLarge = messages.Fits(shape) ? null : messages.TooLarge("its value", shape.Rows, shape.Cols);
+        _valueTooLarge = messages.Fits(shape) ? null : messages.TooLarge("its value", shape);
         _stored = _graph.Graph.Node(nodeId).Value?.Value;
         if (_op.Kind == OpKind.Parameter)
         {
@@ -160,7 +160,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // reuses its buffers on the same contract), so the memory need not be zeroed first.
     // Large buffers come from the silo's pool (TensorPool), where Backward gives back the ones nothing
     // references any more.
-    private static Tensor Buffer(int rows, int cols) => new(rows, cols, TensorPool.Rent(rows * cols));
+    private static Tensor Buffer(Shape shape) => new(shape, TensorPool.Rent(shape.Count));
+
+    private static readonly Func<Shape, Tensor> _buffer = Buffer;
 
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
@@ -188,7 +190,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         foreach (var (context, value) in items)
         {
             if (_abandoned.Count > 0 && Abandoned(context)) continue;
-            var z = value?.ToTensor() ?? (unknown is null ? _stored : null);
+            // A one-element value binds any one-element node, taking the node's shape, as in the local engine.
+            var z = value?.ToTensor().Reshape(_plan.Shape(_p)) ?? (unknown is null ? _stored : null);
             if (z is null) Fail(context, unknown ?? "no value bound to this input");
             Forwarded(context, null, z);
         }
@@ -209,7 +212,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             if (!state.Failed)
             {
                 var shape = _plan.Shape(_p);
-                z = Buffer(shape.Rows, shape.Cols);
+                z = Buffer(shape);
                 try
                 {
                     _op.Forward(state.Args!, z);
@@ -252,7 +255,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         if (_isOutput)
         {
             // λ_n = 1.
-            Backward(context, state, state.Failed ? null : Tensor.Scalar(1.0));
+            Backward(context, state, state.Failed ? null : Accumulate.seed(_plan));
         }
     }
 
@@ -267,28 +270,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             if (term is null) state.Failed = true;
             var mode = context.Mode;
             if (++state.TermsReceived < _neededTerms[(int)mode]) continue;
-            Tensor? lambda = null;
-            if (!state.Failed)
-            {
-                // λ_j = ((t₁ + t₂) + t₃) + … over the successor edges in plan order, as Engine.backward
-                // sums: the first term as it came, the rest added into a buffer of our own (received
-                // tensors are shared).
-                var owned = false;
-                for (var e = 0; e < _successors.Length; e++)
-                {
-                    if (!_graph.NeedsAdjoint(mode, _successors[e].Node)) continue;
-                    var t = state.Terms[e]!;
-                    if (lambda is null) lambda = t;
-                    else if (owned) Kernels.Vec.add(lambda.Data, t.Data, lambda.Data);
-                    else
-                    {
-                        var sum = Buffer(t.Rows, t.Cols);
-                        Kernels.Vec.add(lambda.Data, t.Data, sum.Data);
-                        lambda = sum;
-                        owned = true;
-                    }
-                }
-            }
+            // λ_j summed in the core's one order (Accumulate), the sum into a buffer of our own
+            // (received tensors are shared).
+            var lambda = state.Failed ? null : Accumulate.adjoint(_plan, DeployedGraph.CoreMode(mode), _p, state.Terms!, _buffer);
             Backward(context, state, lambda);
         }
         Flush();
@@ -310,7 +294,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             if (lambda is not null && state.Out is not null)
             {
                 var shape = _plan.Shape(a);
-                var dest = Buffer(shape.Rows, shape.Cols);
+                var dest = Buffer(shape);
                 try
                 {
                     _op.Vjp(state.Args!, state.Out, lambda, slot, dest);
@@ -385,7 +369,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private void CheckStored(ParameterState next)
     {
         if (!options.UseMemoryStorage) return;
-        var what = $"parameter '{_plan.Ids[_p]}' of shape {next.Value!.Rows}x{next.Value.Cols}: its stored state ({(next.M is null ? "value" : "value and Adam moments")})";
+        var what = $"parameter '{_plan.Ids[_p]}' of shape {next.Value!.Shape}: its stored state ({(next.M is null ? "value" : "value and Adam moments")})";
         if (messages.TooLargeToStore(what, MessageSize.ParameterStateBytes(next.Value, next.M, next.V)) is { } why)
             throw new LimitExceededException("MaxMessageBodySize", messages.Limit, why);
     }
@@ -435,8 +419,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     {
         _ = Parameter;
         var shape = _plan.Shape(_p);
-        if (value.Rows != shape.Rows || value.Cols != shape.Cols)
-            throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Rows}x{value.Cols} does not match the declared shape {shape}");
+        if (value.Shape != shape)
+            throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Shape} does not match the declared shape {shape}");
         await Current();
         await Store(new ParameterState { Value = value });
     }

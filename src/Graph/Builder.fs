@@ -5,21 +5,54 @@ namespace Adjoint
 open System.Collections.Generic
 open System.Runtime.InteropServices
 
-/// A node already added to a builder: its id and the shape of its value.
+/// A node already added to a builder: its id, the shape of its value, and the builder that holds it,
+/// so that `x * w + b` and `-x` add nodes to that builder.
 [<Struct>]
 type NodeRef =
     { Id: string
-      Shape: Shape }
+      Shape: Shape
+      /// The builder the node was added to (null for a reference made by hand).
+      Builder: GraphBuilder }
 
     override r.ToString() = $"{r.Id} ({r.Shape})"
+
+    member private r.Owner =
+        if isNull (box r.Builder) then invalidOp $"node '{r.Id}' was not made by a GraphBuilder, so operators cannot add to one"
+        r.Builder
+
+    /// a + b (broadcasting).
+    static member (+)(a: NodeRef, b: NodeRef) = a.Owner.Add(a, b)
+    /// a − b (broadcasting).
+    static member (-)(a: NodeRef, b: NodeRef) = a.Owner.Sub(a, b)
+    /// a ⊙ b (element-wise, broadcasting).
+    static member (*)(a: NodeRef, b: NodeRef) = a.Owner.Mul(a, b)
+    /// a ⊘ b (element-wise, broadcasting).
+    static member (/)(a: NodeRef, b: NodeRef) = a.Owner.Div(a, b)
+    /// −x.
+    static member (~-)(x: NodeRef) = x.Owner.Neg x
+    /// c·x.
+    static member (*)(x: NodeRef, c: double) = x.Owner.Scale(x, c)
+    /// c·x.
+    static member (*)(c: double, x: NodeRef) = x.Owner.Scale(x, c)
+    /// x + c, c a rank-0 constant.
+    static member (+)(x: NodeRef, c: double) = x.Owner.Add(x, x.Owner.Constant c)
+    /// c + x, c a rank-0 constant.
+    static member (+)(c: double, x: NodeRef) = x.Owner.Add(x.Owner.Constant c, x)
+    /// x − c, c a rank-0 constant.
+    static member (-)(x: NodeRef, c: double) = x.Owner.Sub(x, x.Owner.Constant c)
+    /// c − x, c a rank-0 constant.
+    static member (-)(c: double, x: NodeRef) = x.Owner.Sub(x.Owner.Constant c, x)
+    /// x ⊘ c, c a rank-0 constant.
+    static member (/)(x: NodeRef, c: double) = x.Owner.Div(x, x.Owner.Constant c)
+    /// c ⊘ x, c a rank-0 constant.
+    static member (/)(c: double, x: NodeRef) = x.Owner.Div(x.Owner.Constant c, x)
 
 /// Adds nodes one at a time, checking each op's arity and shape rule as it is added (so the error
 /// points at the line that made it), then builds the validated graph.
 ///
 /// Ids are optional: an unnamed node gets its op name and a counter ("matmul3"). The limits (default:
 /// Limits.Default) are checked as nodes are added, like every other rule.
-[<Sealed>]
-type GraphBuilder(limits: Limits) =
+and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     let nodes = ResizeArray<Node>()
     // Declaration index of every id, and by index: shape and resolved ancestors, handed to the graph so
     // that it need not check or resolve them again (graphs of 10⁶ nodes are built this way).
@@ -76,8 +109,8 @@ type GraphBuilder(limits: Limits) =
         let shape =
             match op.Shape argShapes with
             // Only a leaf's declared shape can be one (ops make positive shapes of positive ones).
-            | Ok s when s.Rows <= 0 || s.Cols <= 0 -> raise (GraphException(BadShape(id, s)))
-            | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
+            | Ok s when Shape.HasEmptyDimension s -> raise (GraphException(BadShape(id, s)))
+            | Ok s when s.LongCount > limits.MaxTensorElements ->
                 raise (GraphException(TensorTooLarge(id, s, limits.MaxTensorElements)))
             | Ok s -> s
             | Error detail -> raise (GraphException(ShapeMismatch(id, op.Name, detail)))
@@ -107,7 +140,7 @@ type GraphBuilder(limits: Limits) =
         shapes.Add shape
         ancestors.Add resolved
         nodes.Add { Id = id; Op = op; Ancestors = argIds; Value = value }
-        { Id = id; Shape = shape }
+        { Id = id; Shape = shape; Builder = this }
 
     let apply id (op: Op) args = add id op args None
 
@@ -138,8 +171,11 @@ type GraphBuilder(limits: Limits) =
     /// The number of nodes added so far.
     member _.Count = nodes.Count
 
-    /// An input of the given shape, bound per evaluation.
+    /// A rows × cols input, bound per evaluation.
     member _.Input(id: string, rows: int, cols: int) = add id (Ops.Leaf.input (Shape.Of(rows, cols))) [||] None
+
+    /// An input of the given shape (Shape.Scalar for a scalar), bound per evaluation.
+    member _.Input(id: string, shape: Shape) = add id (Ops.Leaf.input shape) [||] None
 
     /// An input with a default value, used when an evaluation does not bind it.
     member _.Input(id: string, defaultValue: Tensor) = add id (Ops.Leaf.input defaultValue.Shape) [||] (Some defaultValue)
@@ -160,6 +196,9 @@ type GraphBuilder(limits: Limits) =
         match Catalogue.compute op attributes with
         | Ok o -> apply id o args
         | Error message -> raise (GraphException(UnknownOp((if isNull id then $"{op}{nodes.Count}" else id), message)))
+
+    /// Any catalogue op without attributes by name: `Apply("softplus", x)`, `Apply("pow", a, b)`.
+    member b.Apply(op: string, [<System.ParamArray>] args: NodeRef[]) = b.Apply(op, args, null, null)
 
     /// a + b.
     member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.add a b

@@ -18,7 +18,7 @@ let private computeEntries =
     [ yield!
           [ Elementwise.add; Elementwise.sub; Elementwise.mul; Elementwise.div; Elementwise.neg
             Elementwise.square; Elementwise.sigmoid; Elementwise.tanh; Elementwise.relu; Elementwise.exp
-            Elementwise.log; Elementwise.sin; Elementwise.cos
+            Elementwise.log; Elementwise.sin; Elementwise.cos; Elementwise.softplus; Elementwise.pow
             Linear.matmul; Linear.transpose; Linear.addRow; Linear.solve
             Reduce.sum; Reduce.mean; Reduce.sqnorm
             Loss.softmaxCrossEntropy ]

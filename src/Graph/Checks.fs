@@ -47,12 +47,12 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
         probe.Output.ScalarValue
     let checks =
         [| for p in 0 .. plan.Count - 1 do
-               let kind = plan.Ops[p].Kind
+               let kind = (plan.Op p).Kind
                if kind = OpKind.Input || kind = OpKind.Parameter then
                    // Perturbed through Set: 1×1 values are not held in tensors the caller could write.
                    let x = Array.copy (probe.ValueAt p).Data
-                   let shape = plan.Shapes[p]
-                   let bind () = probe.Set(plan.Ids[p], Tensor(shape.Rows, shape.Cols, x))
+                   let shape = (plan.Shape p)
+                   let bind () = probe.Set(plan.Ids[p], Tensor(shape, x))
                    let lambda = analytic.AdjointAt p
                    let mutable rel = 0.0
                    let mutable absErr = 0.0
@@ -85,24 +85,23 @@ let gradientCheck (plan: Plan) (inputs: IReadOnlyDictionary<string, Tensor>) = g
 /// "not computed" and is taken as zero in the sums and skipped in the dual residual.
 let residuals (plan: Plan) (values: IReadOnlyList<Tensor>) (adjoints: IReadOnlyList<Tensor>) =
     let n = plan.Count
-    let argsOf p = plan.Args[p] |> Array.map (fun a -> values[a])
+    let argsOf p = plan.Ancestors p |> Seq.map (fun a -> values[a]) |> Array.ofSeq
     let mutable primal = 0.0
     for p in 0 .. n - 1 do
-        if plan.Ops[p].Kind = OpKind.Compute then
-            let recomputed = Tensor.Zeros plan.Shapes[p]
-            plan.Ops[p].Forward(argsOf p, recomputed)
+        if (plan.Op p).Kind = OpKind.Compute then
+            let recomputed = Tensor.Zeros (plan.Shape p)
+            (plan.Op p).Forward(argsOf p, recomputed)
             primal <- max primal (maxAbsDiff values[p].Data recomputed.Data)
     let mutable dual = 0.0
     for j in 0 .. n - 1 do
         let lambda = adjoints[j]
         if not (isNull lambda) then
-            let expected = Tensor.Zeros plan.Shapes[j]
+            let expected = Tensor.Zeros (plan.Shape j)
             if j = plan.Output then expected.Data[0] <- 1.0
-            for edge in plan.SuccessorStart[j] .. plan.SuccessorStart[j + 1] - 1 do
-                let i = plan.SuccessorNode[edge]
+            for struct (i, slot) in plan.Successors j do
                 if not (isNull adjoints[i]) then
-                    let term = Tensor.Zeros plan.Shapes[j]
-                    plan.Ops[i].Vjp(argsOf i, values[i], adjoints[i], plan.SuccessorSlot[edge], term)
+                    let term = Tensor.Zeros (plan.Shape j)
+                    (plan.Op i).Vjp(argsOf i, values[i], adjoints[i], slot, term)
                     Kernels.Vec.add expected.Data term.Data expected.Data
             dual <- max dual (maxAbsDiff lambda.Data expected.Data)
     { Primal = primal; Dual = dual }

@@ -37,7 +37,7 @@ type Node =
 type Limits =
     { /// Most nodes in one graph.
       MaxNodes: int
-      /// Most elements (rows × cols) in any one node's value.
+      /// Most elements (the product of the dimensions) in any one node's value.
       MaxTensorElements: int64 }
 
     /// 10⁷ nodes; 2²⁷ elements (1 GiB of doubles) per tensor.
@@ -71,7 +71,7 @@ type GraphError =
         | ValueShape(n, declared, actual) -> $"node '{n}': value of shape {actual} does not match the declared shape {declared}"
         | UnknownOp(n, detail) -> $"node '{n}': {detail}"
         | MissingOutput o -> $"output '{o}' is not a node of the graph"
-        | NonScalarOutput(o, s) -> $"gradient asked of output '{o}' of shape {s}; it must be a scalar (1x1)"
+        | NonScalarOutput(o, s) -> $"gradient asked of output '{o}' of shape {s}; it must hold one element (a scalar)"
         | EmptyGraph -> "the graph has no nodes"
         | TooManyNodes(count, limit) -> $"the graph has {count} nodes, more than the limit of {limit}"
         | TensorTooLarge(n, s, limit) -> $"node '{n}': a value of shape {s} has more than the limit of {limit} elements"
@@ -148,8 +148,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
             for i in order do
                 let n = nodes[i]
                 match n.Op.Shape(ancestorsOf[i] |> Array.map (fun j -> shapes[j])) with
-                | Ok s when s.Rows <= 0 || s.Cols <= 0 -> fail (BadShape(n.Id, s))
-                | Ok s when int64 s.Rows * int64 s.Cols > limits.MaxTensorElements ->
+                | Ok s when Shape.HasEmptyDimension s -> fail (BadShape(n.Id, s))
+                | Ok s when s.LongCount > limits.MaxTensorElements ->
                     fail (TensorTooLarge(n.Id, s, limits.MaxTensorElements))
                 | Ok s -> shapes[i] <- s
                 | Error detail -> fail (ShapeMismatch(n.Id, n.Op.Name, detail))

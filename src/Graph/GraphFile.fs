@@ -1,18 +1,22 @@
 /// Graph files: a versioned JSON format for graphs, their stored values, and a side file of values.
+/// The reference is docs/graph-format.md, the schema docs/graph-file.schema.json.
 ///
 /// {
-///   "format": "adjoint-graph", "version": 1,
+///   "format": "adjoint-graph", "version": 2,
 ///   "output": "loss",
-///   "values": "net.values.json",            (optional: { "W1": [[...], ...], ... } beside the file)
+///   "values": "net.npz",                     (optional: arrays by node id beside the file, .npz or .json)
 ///   "nodes": [
-///     { "id": "X",  "op": "input", "shape": [4, 3], "value": [[...], ...] },   (value optional)
-///     { "id": "W1", "op": "parameter", "value": [[...], ...] },                (shape optional)
+///     { "id": "X",  "op": "input", "shape": [4, 3, 2] },                     (value optional)
+///     { "id": "W1", "op": "parameter", "value": [[...], ...] },              (shape optional)
+///     { "id": "E",  "op": "constant", "value": { "npy": "E.npy" } },         (a .npy file beside the graph)
 ///     { "id": "h",  "op": "matmul", "ancestors": ["X", "W1"] },
 ///     { "id": "s",  "op": "scale", "ancestors": ["h"], "attributes": { "factor": 0.5 } }
 ///   ]
 /// }
 ///
-/// A value is a number (a scalar) or a list of rows; a flat list is accepted for a vector.
+/// Version 2: a shape is a list of dimensions ([] for a scalar); a value is a number (rank 0) or nested
+/// lists in row-major order, one level per dimension. Version 1 (still read): shapes [rows, cols]; a
+/// value a number (1×1), a list of rows, or a flat list for a vector (n×1, or 1×n when so declared).
 module Adjoint.GraphFile
 
 open System
@@ -25,7 +29,11 @@ open System.Text.Json
 let Format = "adjoint-graph"
 
 [<Literal>]
-let Version = 1
+let Version = 2
+
+/// The most dimensions a shape in a graph file may have.
+[<Literal>]
+let MaxRank = 8
 
 /// A graph file is malformed or describes an invalid graph. `Path` is the JSON path at fault
 /// ("nodes[3].op"); the message starts with it.
@@ -76,43 +84,6 @@ let private dimension (e: JsonElement) path =
     | true, v when v > 0 -> v
     | _ -> fail path $"a dimension must be a positive integer, got {e.GetRawText()}"
 
-let private readShape (e: JsonElement) path =
-    expect JsonValueKind.Array "[rows, cols]" path e
-    if e.GetArrayLength() <> 2 then fail path $"expected [rows, cols], got {e.GetArrayLength()} numbers"
-    Shape.Of(dimension e[0] $"{path}[0]", dimension e[1] $"{path}[1]")
-
-/// A number, a list of rows, or (for a vector of the declared shape) a flat list.
-let private readValue (e: JsonElement) (declared: Shape option) path =
-    match e.ValueKind with
-    | JsonValueKind.Number -> Tensor.Scalar(number e path)
-    | JsonValueKind.Array ->
-        let items = [| for i, item in Seq.indexed (e.EnumerateArray()) -> i, item |]
-        if items.Length = 0 then fail path "a value needs at least one row"
-        if items |> Array.forall (fun (_, item) -> item.ValueKind = JsonValueKind.Number) then
-            let flat = items |> Array.map (fun (i, item) -> number item $"{path}[{i}]")
-            match declared with
-            | Some s when s.Rows = 1 && s.Cols = flat.Length -> Tensor(1, flat.Length, flat)
-            | _ -> Tensor(flat.Length, 1, flat)
-        else
-            let rows =
-                items
-                |> Array.map (fun (i, row) ->
-                    let rowPath = $"{path}[{i}]"
-                    expect JsonValueKind.Array "a row (a list of numbers)" rowPath row
-                    [| for j, x in Seq.indexed (row.EnumerateArray()) -> number x $"{rowPath}[{j}]" |])
-            let width = rows[0].Length
-            match rows |> Array.tryFindIndex (fun r -> r.Length <> width) with
-            | Some i -> fail $"{path}[{i}]" $"row has {rows[i].Length} values, row 0 has {width}"
-            | None -> Tensor.OfRows rows
-    | k -> fail path $"expected a number or a list of rows, got {kindName k}"
-
-let private readAttributes (e: JsonElement) path =
-    expect JsonValueKind.Object "an object of numbers" path e
-    let d = Dictionary<string, double>()
-    for p in e.EnumerateObject() do
-        d[p.Name] <- number p.Value $"{path}.{p.Name}"
-    d :> IReadOnlyDictionary<_, _>
-
 /// Unknown fields are errors rather than silently ignored: "ancestor" for "ancestors" must not pass.
 let private onlyFields (known: string list) (e: JsonElement) path =
     for p in e.EnumerateObject() do
@@ -124,22 +95,102 @@ let private onlyFields (known: string list) (e: JsonElement) path =
             let shown = if simple then $"'{p.Name}'" else JsonSerializer.Serialize p.Name
             fail at $"unknown field {shown} (expected one of: {expected})"
 
-let private readNode (sideValues: IReadOnlyDictionary<string, JsonElement * string>) (i: int) (e: JsonElement) =
+
+let private onlyFieldsOf known e path = onlyFields known e path
+
+let private readShape (version: int) (e: JsonElement) path =
+    if version = 1 then
+        expect JsonValueKind.Array "[rows, cols]" path e
+        if e.GetArrayLength() <> 2 then fail path $"expected [rows, cols], got {e.GetArrayLength()} numbers"
+        Shape.Of(dimension e[0] $"{path}[0]", dimension e[1] $"{path}[1]")
+    else
+        expect JsonValueKind.Array "a list of dimensions" path e
+        if e.GetArrayLength() > MaxRank then fail path $"a shape has at most {MaxRank} dimensions, got {e.GetArrayLength()}"
+        Shape.Of [| for i, d in Seq.indexed (e.EnumerateArray()) -> dimension d $"{path}[{i}]" |]
+
+/// A number, or nested lists of numbers, rectangular: its shape (a number is rank 0) and its values in
+/// row-major order.
+let private readNested (e: JsonElement) path =
+    let dims = ResizeArray<int>()
+    // The shape from the first element at each depth; every other list must match it.
+    let mutable probe = e
+    while probe.ValueKind = JsonValueKind.Array do
+        if probe.GetArrayLength() = 0 then fail path "a value has no empty lists"
+        dims.Add(probe.GetArrayLength())
+        probe <- probe[0]
+    if dims.Count > MaxRank then fail path $"a value has at most {MaxRank} dimensions, got {dims.Count}"
+    let data = ResizeArray<double>()
+    let rec walk (x: JsonElement) (depth: int) (at: string) =
+        if depth = dims.Count then
+            if x.ValueKind = JsonValueKind.Array then fail at $"expected a number, got a list (the value's first entries make it rank {dims.Count})"
+            data.Add(number x at)
+        else
+            if x.ValueKind <> JsonValueKind.Array then
+                fail at $"expected a list of {dims[depth]}, got {kindName x.ValueKind} (the value's first entries make it rank {dims.Count})"
+            if x.GetArrayLength() <> dims[depth] then
+                fail at $"has {x.GetArrayLength()} entries where the first list at this depth has {dims[depth]}"
+            for i, item in Seq.indexed (x.EnumerateArray()) do
+                walk item (depth + 1) $"{at}[{i}]"
+    match e.ValueKind with
+    | JsonValueKind.Number
+    | JsonValueKind.Array -> walk e 0 path
+    | k -> fail path $"expected a number or a list, got {kindName k}"
+    Tensor(Shape.Of(dims.ToArray()), data.ToArray())
+
+/// What the reader of a value needs of its file: the version, and where .npy files lie.
+type private Source = { Version: int; BaseDirectory: string }
+
+/// A .npy array beside the graph.
+let private readNpy (source: Source) (e: JsonElement) path =
+    onlyFieldsOf [ "npy" ] e path
+    let file = str (required e "npy" path) $"{path}.npy"
+    if isNull source.BaseDirectory then fail $"{path}.npy" "a .npy file needs the graph to be loaded from a file"
+    let full = Path.Combine(source.BaseDirectory, file)
+    if not (File.Exists full) then fail $"{path}.npy" $"file '{file}' not found"
+    let a = Npy.readFile full
+    Tensor(Shape.Of a.Dims, a.Data)
+
+/// A value as the file's version writes it, fitted to the node's declared shape where that is
+/// unambiguous: in version 1 a number is 1×1 and a flat list a vector (n×1, or 1×n if so declared); in
+/// both, one element binds any one-element shape and a flat list any vector-like shape of its length.
+let private readValue (source: Source) (e: JsonElement) (declared: Shape option) path =
+    let t =
+        if source.Version >= 2 && e.ValueKind = JsonValueKind.Object then readNpy source e path
+        else readNested e path
+    if source.Version = 1 && t.Rank > 2 then fail path $"version 1 holds matrices; a value of rank {t.Rank} needs version 2"
+    let vectorLike (s: Shape) = s.Raw |> Array.filter (fun d -> d > 1) |> Array.length <= 1
+    match declared with
+    | Some s when s <> t.Shape && s.Count = t.Count && ((t.Rank <= 1 && vectorLike s) || s.Count = 1) -> t.Reshape s
+    | _ when source.Version = 1 && t.Rank = 0 -> t.Reshape(Shape.Of(1, 1))
+    | _ when source.Version = 1 && t.Rank = 1 -> t.Reshape(Shape.Of(t.Count, 1))
+    | _ -> t
+
+let private readAttributes (e: JsonElement) path =
+    expect JsonValueKind.Object "an object of numbers" path e
+    let d = Dictionary<string, double>()
+    for p in e.EnumerateObject() do
+        d[p.Name] <- number p.Value $"{path}.{p.Name}"
+    d :> IReadOnlyDictionary<_, _>
+
+/// A value from the side file, read when its node's declared shape is known.
+type private SideValue = { Path: string; Read: Shape option -> Tensor }
+
+let private readNode (source: Source) (sideValues: IReadOnlyDictionary<string, SideValue>) (i: int) (e: JsonElement) =
     let path = $"nodes[{i}]"
     expect JsonValueKind.Object "a node object" path e
     onlyFields [ "id"; "op"; "shape"; "ancestors"; "attributes"; "value"; "description" ] e path
     let id = str (required e "id" path) $"{path}.id"
     if String.IsNullOrWhiteSpace id then fail $"{path}.id" "a node id must not be empty"
     let opName = str (required e "op" path) $"{path}.op"
-    let declared = property e "shape" |> Option.map (fun s -> readShape s $"{path}.shape")
+    let declared = property e "shape" |> Option.map (fun s -> readShape source.Version s $"{path}.shape")
     let value =
         match property e "value", sideValues.TryGetValue id with
-        | Some v, _ -> Some(readValue v declared $"{path}.value")
-        | None, (true, (v, sidePath)) ->
+        | Some v, _ -> Some(readValue source v declared $"{path}.value")
+        | None, (true, side) ->
             // Checked here: graph validation would point at this node's (absent) "value".
-            let t = readValue v declared sidePath
+            let t = side.Read declared
             match declared with
-            | Some s when t.Shape <> s -> fail sidePath (ValueShape(id, s, t.Shape)).Message
+            | Some s when t.Shape <> s -> fail side.Path (ValueShape(id, s, t.Shape)).Message
             | _ -> Some t
         | None, _ -> None
     let ancestors =
@@ -228,13 +279,15 @@ let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
     | Some f when str f "format" <> Format -> fail "format" $"expected '{Format}', got '{f.GetString()}'"
     | _ -> ()
     let version = required root "version" "$"
-    match version.ValueKind = JsonValueKind.Number && version.TryGetInt32() = (true, Version) with
-    | true -> ()
-    | false -> fail "version" $"unsupported version {version.GetRawText()} (this build reads version {Version})"
+    let version =
+        match version.ValueKind = JsonValueKind.Number, version.TryGetInt32() with
+        | true, (true, v) when v = 1 || v = Version -> v
+        | _ -> fail "version" $"unsupported version {version.GetRawText()} (this build reads versions 1 and {Version})"
+    let source = { Version = version; BaseDirectory = baseDirectory }
     let output = str (required root "output" "$") "output"
     let nodes = required root "nodes" "$"
     expect JsonValueKind.Array "a list of nodes" "nodes" nodes
-    // The side document must outlive the node reader, which keeps JsonElements into it.
+    // The side document must outlive the node reader, which reads JsonElements from it.
     let sideDoc, sideValues =
         match property root "values" with
         | None -> null, Dictionary() :> IReadOnlyDictionary<_, _>
@@ -243,16 +296,24 @@ let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
             if isNull baseDirectory then fail "values" "a values side file needs the graph to be loaded from a file"
             let full = Path.Combine(baseDirectory, file)
             if not (File.Exists full) then fail "values" $"side file '{file}' not found"
-            let sideDoc = parseDocument (File.ReadAllText full) $"side file '{file}'"
-            expect JsonValueKind.Object "an object of values by node id" $"{file}:$" sideDoc.RootElement
-            let d = Dictionary<string, JsonElement * string>()
-            for p in sideDoc.RootElement.EnumerateObject() do
-                d[p.Name] <- (p.Value, $"{file}:{p.Name}")
-            sideDoc, d :> IReadOnlyDictionary<_, _>
+            let d = Dictionary<string, SideValue>()
+            if file.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) && version >= 2 then
+                for KeyValue(id, a) in Npz.readFile full do
+                    let t = Tensor(Shape.Of a.Dims, a.Data)
+                    d[id] <- { Path = $"{file}:{id}"; Read = fun _ -> t }
+                null, d :> IReadOnlyDictionary<_, _>
+            else
+                let sideDoc = parseDocument (File.ReadAllText full) $"side file '{file}'"
+                expect JsonValueKind.Object "an object of values by node id" $"{file}:$" sideDoc.RootElement
+                for p in sideDoc.RootElement.EnumerateObject() do
+                    let at = $"{file}:{p.Name}"
+                    let value = p.Value
+                    d[p.Name] <- { Path = at; Read = fun declared -> readValue { source with BaseDirectory = null } value declared at }
+                sideDoc, d :> IReadOnlyDictionary<_, _>
     use _ = sideDoc
-    let parsed = [| for i, n in Seq.indexed (nodes.EnumerateArray()) -> readNode sideValues i n |]
+    let parsed = [| for i, n in Seq.indexed (nodes.EnumerateArray()) -> readNode source sideValues i n |]
     match sideValues.Keys |> Seq.tryFind (fun id -> not (parsed |> Array.exists (fun n -> n.Id = id))) with
-    | Some id -> fail (snd sideValues[id]) $"value for '{id}', which is not a node of the graph"
+    | Some id -> fail sideValues[id].Path $"value for '{id}', which is not a node of the graph"
     | None -> ()
     match Graph.TryCreate(parsed, output, limits) with
     | Ok g -> g
@@ -273,15 +334,18 @@ let loadWith (limits: Limits) (path: string) : Graph =
 /// Reads a graph file within the default limits (and its side file of values, resolved beside it).
 let load (path: string) : Graph = loadWith Limits.Default path
 
+/// A number for rank 0, else nested lists, one level per dimension, in row-major order.
 let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
-    if t.IsScalar then w.WriteNumberValue t.Data[0]
-    else
-        w.WriteStartArray()
-        for row in t.ToRows() do
+    let rec nest (d: int) (offset: int) (size: int) =
+        if d = t.Rank then w.WriteNumberValue t.Data[offset]
+        else
+            let n = t.Shape.Dim d
+            let inner = size / n
             w.WriteStartArray()
-            for x in row do w.WriteNumberValue x
+            for k in 0 .. n - 1 do
+                nest (d + 1) (offset + k * inner) inner
             w.WriteEndArray()
-        w.WriteEndArray()
+    nest 0 0 t.Count
 
 /// The graph as JSON text with every stored value inline, indented (for files people read and diff) or
 /// not (for messages and storage: indenting puts each number of a stored value on its own line, which
@@ -300,10 +364,8 @@ let write (indented: bool) (graph: Graph) : string =
             w.WriteString("id", n.Id)
             w.WriteString("op", n.Op.Name)
             if n.Op.Kind <> OpKind.Compute then
-                let s = graph.ShapeOf n.Id
                 w.WriteStartArray "shape"
-                w.WriteNumberValue s.Rows
-                w.WriteNumberValue s.Cols
+                for d in (graph.ShapeOf n.Id).Dims do w.WriteNumberValue d
                 w.WriteEndArray()
             if n.Ancestors.Length > 0 then
                 w.WriteStartArray "ancestors"
@@ -346,7 +408,8 @@ let parseValues (text: string) (source: string) (graph: Graph) : IReadOnlyDictio
         if node.Op.Kind = OpKind.Compute then
             fail path $"node '{p.Name}' is computed by op '{node.Op.Name}'; only inputs, parameters and constants take values"
         let declared = graph.ShapeOf p.Name
-        let v = readValue p.Value (Some declared) path
+        // Data files are read as version 2, fitted to the node (so version-1 habits still bind).
+        let v = readValue { Version = Version; BaseDirectory = null } p.Value (Some declared) path
         if v.Shape <> declared then fail path $"value of shape {v.Shape} does not match the node's shape {declared}"
         values[p.Name] <- v
     values :> IReadOnlyDictionary<_, _>

@@ -14,6 +14,17 @@ type OpKind =
     /// A value stored with the graph and never changed.
     | Constant = 3
 
+/// An element-wise op's rule on one element of each argument, as the engine calls it for a node of one
+/// element: z = f(a, b) (`b` unused by a unary op) and, for a backward pass, the partials ∂f/∂a and ∂f/∂b,
+/// so that the backward pass only multiplies them by λ. Made by the op from its one statement of f and
+/// f′ (Ops/Pointwise.fs), never by hand.
+[<AbstractClass; AllowNullLiteral>]
+type internal ScalarKernel() =
+    /// z = f(a, b).
+    abstract Forward: a: double * b: double -> double
+    /// z = f(a, b); ∂f/∂a into partials[at] and ∂f/∂b into partials[at + 1] (0 for a unary op).
+    abstract ForwardWithPartials: a: double * b: double * partials: double[] * at: int -> double
+
 /// An elementary function f_i: its name, arity, shape rule, forward and VJP in one value, so that a
 /// node grain can find everything about an op from its name and attributes.
 ///
@@ -51,34 +62,13 @@ type Op(name: string, arity: int, kind: OpKind) =
     abstract VjpReadsOutput: bool
     default _.VjpReadsOutput = false
 
-    /// Whether the op has scalar kernels (`ForwardScalar`, `VjpScalar`). An op that has them computes
-    /// 1×1 values through them and nothing else — its `Forward` and `Vjp` on 1×1 tensors call them — so
-    /// an engine that keeps scalars unboxed gets the same bits as one that passes tensors.
-    abstract HasScalarKernel: bool
-    default _.HasScalarKernel = false
+    /// The op's rule on single elements, for an element-wise op; null for the others. A node of one
+    /// element whose op has one is computed on unboxed doubles through it, and gets the bits its
+    /// `Forward` and `Vjp` give on one-element tensors.
+    member val internal Kernel: ScalarKernel = null with get, set
 
-    /// z = f(a, b) on 1×1 arguments (`b` is ignored by a unary op).
-    abstract ForwardScalar: a: double * b: double -> double
-    default _.ForwardScalar(_, _) = invalidOp $"op '{name}' has no scalar kernel"
-
-    /// λ ∂f/∂(argument `slot`) on 1×1 arguments `a`, `b`, value `z` and adjoint `adjoint`.
-    abstract VjpScalar: a: double * b: double * z: double * adjoint: double * slot: int -> double
-    default _.VjpScalar(_, _, _, _, _) = invalidOp $"op '{name}' has no scalar kernel"
+    /// Whether the op is element-wise (has a rule on single elements, so one-element nodes of it are
+    /// computed unboxed).
+    member op.IsElementwise = not (isNull op.Kernel)
 
     override _.ToString() = name
-
-/// Helpers shared by the op definitions.
-module internal OpHelpers =
-    let sameShape (opName: string) (shapes: Shape[]) =
-        let s0 = shapes[0]
-        let mutable k = 1
-        while k < shapes.Length && shapes[k].Rows = s0.Rows && shapes[k].Cols = s0.Cols do
-            k <- k + 1
-        if k = shapes.Length then Ok s0
-        else Error $"{opName} needs equal shapes, got {s0} and {shapes[k]}"
-
-    let checkArity (opName: string) (arity: int) (shapes: Shape[]) =
-        if shapes.Length <> arity then
-            Error $"{opName} takes {arity} ancestors, got {shapes.Length}"
-        else
-            Ok()

@@ -30,7 +30,7 @@ module Optimizer =
     /// Stochastic gradient descent: θ' = θ − η g, a new tensor.
     let sgd (learningRate: double) (theta: Tensor) (gradient: Tensor) : Tensor =
         checkShapes theta gradient
-        let next = Tensor(theta.Rows, theta.Cols)
+        let next = Tensor.Zeros theta.Shape
         for k in 0 .. theta.Count - 1 do
             next.Data[k] <- theta.Data[k] - learningRate * gradient.Data[k]
         next
@@ -41,9 +41,9 @@ module Optimizer =
         checkShapes theta gradient
         let s = settings
         let t = moments.Step + 1
-        let m = Tensor(theta.Rows, theta.Cols)
-        let v = Tensor(theta.Rows, theta.Cols)
-        let next = Tensor(theta.Rows, theta.Cols)
+        let m = Tensor.Zeros theta.Shape
+        let v = Tensor.Zeros theta.Shape
+        let next = Tensor.Zeros theta.Shape
         let c1 = 1.0 - System.Math.Pow(s.Beta1, float t)
         let c2 = 1.0 - System.Math.Pow(s.Beta2, float t)
         for k in 0 .. theta.Count - 1 do

@@ -51,6 +51,6 @@ public static class Bitwise
         }
         if (Tensor.BitwiseEqual(expected, actual)) return;
         var i = Enumerable.Range(0, expected.Count).First(k => BitConverter.DoubleToInt64Bits(expected.Data[k]) != BitConverter.DoubleToInt64Bits(actual.Data[k]));
-        differences.Add($"{what}: element [{i / expected.Cols},{i % expected.Cols}] expected {expected.Data[i]:R}, got {actual.Data[i]:R}");
+        differences.Add($"{what}: element [{string.Join(",", expected.Shape.Unravel(i))}] expected {expected.Data[i]:R}, got {actual.Data[i]:R}");
     }
 }

@@ -17,7 +17,7 @@ let private expectError (expected: GraphError) (message: string) (f: unit -> uni
     Assert.Equal(message, ex.Data0.Message)
     Assert.Equal(expected, ex.Data0)
 
-let private scalarRef id : NodeRef = { Id = id; Shape = Shape.Scalar }
+let private scalarRef id : NodeRef = { Id = id; Shape = Shape.Scalar; Builder = null }
 
 [<Fact>]
 let ``unknown ancestor`` () =

@@ -31,13 +31,13 @@ let ``managed GEMM matches MathNet and OpenBLAS on odd shapes, every transpose a
                 for beta in [ 0.0; 1.0 ] do
                     let expected = reference transA transB a b beta c0
                     let managed = c0.Clone()
-                    Kernels.gemmManaged transA transB a b beta managed
+                    Kernels.Gemm.gemmManaged transA transB a b beta managed
                     let tolerance = 1e-12 * double k
                     let worst = Array.map2 (fun x y -> abs (x - y)) managed.Data expected.Data |> Array.max
                     Assert.True(worst <= tolerance, $"managed {m}x{n}x{k} transA={transA} transB={transB} beta={beta}: off by {worst}")
-                    if Kernels.openBlasAvailable then
+                    if Kernels.Gemm.openBlasAvailable then
                         let blas = c0.Clone()
-                        Kernels.gemmOpenBlas transA transB a b beta blas
+                        Kernels.Gemm.gemmOpenBlas transA transB a b beta blas
                         let worst = Array.map2 (fun x y -> abs (x - y)) managed.Data blas.Data |> Array.max
                         Assert.True(worst <= tolerance, $"managed vs OpenBLAS {m}x{n}x{k}: off by {worst}")
 
@@ -48,16 +48,16 @@ let ``managed GEMM gives the same bits for the same operands, wherever they are 
     let a = random rng 203 301
     let b = random rng 301 157
     let first = Tensor(203, 157)
-    Kernels.gemmManaged false false a b 0.0 first
+    Kernels.Gemm.gemmManaged false false a b 0.0 first
     for _ in 1..3 do
         // Fresh arrays (other addresses, perhaps other alignments) holding the same values.
         let again = Tensor(203, 157)
-        Kernels.gemmManaged false false (a.Clone()) (b.Clone()) 0.0 again
+        Kernels.Gemm.gemmManaged false false (a.Clone()) (b.Clone()) 0.0 again
         Assert.True(Tensor.BitwiseEqual(first, again))
 
 [<Fact>]
 let ``gemm rejects shapes that do not agree, naming them`` () =
-    let e = Assert.Throws<ArgumentException>(fun () -> Kernels.gemmManaged false false (Tensor(2, 3)) (Tensor(4, 5)) 0.0 (Tensor(2, 5)))
+    let e = Assert.Throws<ArgumentException>(fun () -> Kernels.Gemm.gemmManaged false false (Tensor(2, 3)) (Tensor(4, 5)) 0.0 (Tensor(2, 5)))
     Assert.Contains("2x3", e.Message)
 
 [<Fact>]
@@ -79,21 +79,21 @@ let ``fused VJP kernels give, element by element, the bits of their one-element 
             for k in 0 .. n - 1 do
                 Assert.True(bits d[k] = bits (formula k), $"{name}, length {n}, element {k}")
         check "sigmoidVjp" (fun () -> Kernels.Vec.sigmoidVjp z a d) (fun k -> (1.0 - z[k]) * z[k] * a[k])
-        check "tanhVjp" (fun () -> Kernels.Vec.tanhVjp z a d) (fun k -> (1.0 - z[k] * z[k]) * a[k])
-        check "mulScale" (fun () -> Kernels.Vec.mulScale 2.0 a b d) (fun k -> a[k] * b[k] * 2.0)
-        check "mulNeg" (fun () -> Kernels.Vec.mulNeg a b d) (fun k -> -(a[k] * b[k]))
-        check "divVjpDenominator" (fun () -> Kernels.Vec.divVjpDenominator a b z d) (fun k -> -(a[k] / b[k] * z[k]))
-        check "reluVjp" (fun () -> Kernels.Vec.reluVjp a b d) (fun k -> if a[k] > 0.0 then b[k] else 0.0)
+        // The derived VJP it overrides: λ · f′(y), f′ = (1 − y) y.
+        check "sigmoidVjp = derived" (fun () -> Kernels.Vec.sigmoidVjp z a d) (fun k -> a[k] * ((1.0 - z[k]) * z[k]))
+        ignore b
 
 [<Fact>]
-let ``an element-wise op computes 1x1 values through its scalar kernel`` () =
+let ``an element-wise op's one-element tensors get the bits of its scalar kernel and partials`` () =
     for op in [ Ops.Elementwise.sin; Ops.Elementwise.sigmoid; Ops.Elementwise.mul; Ops.Elementwise.div ] do
         let args = Array.init op.Arity (fun j -> Tensor.Scalar(0.3 + 0.5 * double j))
         let out = Tensor(1, 1)
         op.Forward(args, out)
         let b = if op.Arity = 2 then args[1].ScalarValue else 0.0
-        Assert.Equal(bits (op.ForwardScalar(args[0].ScalarValue, b)), bits out.ScalarValue)
+        let partials = Array.zeroCreate 2
+        Assert.Equal(bits (op.Kernel.Forward(args[0].ScalarValue, b)), bits out.ScalarValue)
+        Assert.Equal(bits (op.Kernel.ForwardWithPartials(args[0].ScalarValue, b, partials, 0)), bits out.ScalarValue)
         for slot in 0 .. op.Arity - 1 do
             let dest = Tensor(1, 1)
             op.Vjp(args, out, Tensor.Scalar 1.7, slot, dest)
-            Assert.Equal(bits (op.VjpScalar(args[0].ScalarValue, b, out.ScalarValue, 1.7, slot)), bits dest.ScalarValue)
+            Assert.Equal(bits (partials[slot] * 1.7), bits dest.ScalarValue)

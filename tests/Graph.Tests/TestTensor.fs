@@ -67,18 +67,18 @@ let ``gemm with every transpose flag matches MathNet to 1e-14 of the terms' magn
             let expected = am * bm
             let scale = absProduct am bm
             let c = Tensor(m, n)
-            Kernels.gemm transA transB a b 0.0 c
+            Kernels.Gemm.gemm transA transB a b 0.0 c
             let worst = Seq.max (seq { for i in 0 .. m - 1 do for j in 0 .. n - 1 -> abs (c[i, j] - expected[i, j]) / scale[i, j] })
-            assertWithin 1e-14 $"gemm {transA} {transB} ({Kernels.gemmBackend})" worst
+            assertWithin 1e-14 $"gemm {transA} {transB} ({Engine.gemmBackend})" worst
             // β = 1 accumulates into C.
             let c2 = c.Clone()
-            Kernels.gemm transA transB a b 1.0 c2
+            Kernels.Gemm.gemm transA transB a b 1.0 c2
             let doubled = Seq.max (seq { for i in 0 .. m - 1 do for j in 0 .. n - 1 -> abs (c2[i, j] - 2.0 * expected[i, j]) / scale[i, j] })
             assertWithin 1e-14 "gemm with beta = 1" doubled
 
 [<Fact>]
 let ``gemm refuses disagreeing shapes and names them`` () =
-    let e = throws<ArgumentException> (fun () -> Kernels.gemm false false (Tensor(3, 4)) (Tensor(5, 2)) 0.0 (Tensor(3, 2)))
+    let e = throws<ArgumentException> (fun () -> Kernels.Gemm.gemm false false (Tensor(3, 4)) (Tensor(5, 2)) 0.0 (Tensor(3, 2)))
     Assert.Contains("3x4", e.Message)
     Assert.Contains("5x2", e.Message)
 
@@ -89,8 +89,8 @@ let ``sum's order depends on the count alone, not on where the slice starts`` ()
     for start in 0 .. 9 do
         for count in [ 0; 1; 3; 4; 7; 8; 33; 150 ] do
             let slice = Array.sub data start count
-            let atStart = Kernels.sum data start count
-            let atZero = Kernels.sum slice 0 count
+            let atStart = Kernels.Vec.sum data start count
+            let atZero = Kernels.Vec.sum slice 0 count
             Assert.Equal(BitConverter.DoubleToInt64Bits atZero, BitConverter.DoubleToInt64Bits atStart)
             let naive = Array.sum slice
             let magnitude = slice |> Array.sumBy abs
@@ -104,7 +104,7 @@ let ``dot is the fixed-order sum of products`` () =
         let b = Array.init n (fun _ -> uniform rnd -1.0 1.0)
         let expected = Array.fold2 (fun s x y -> s + x * y) 0.0 a b
         let magnitude = Array.fold2 (fun s (x: double) y -> s + abs (x * y)) 0.0 a b
-        assertWithin 1e-15 $"dot of length {n}" (abs (Kernels.dot a b - expected) / magnitude)
+        assertWithin 1e-15 $"dot of length {n}" (abs (Kernels.Vec.dot a b - expected) / magnitude)
 
 [<Theory>]
 [<InlineData(1, 1)>]
@@ -113,5 +113,5 @@ let ``dot is the fixed-order sum of products`` () =
 let ``transpose matches MathNet exactly`` (rows: int, cols: int) =
     let t = randomTensor (Random(rows + cols)) rows cols
     let dest = Tensor(cols, rows)
-    Kernels.transpose rows cols t.Data dest.Data
+    Kernels.Vec.transpose rows cols t.Data dest.Data
     assertBitwise "transpose" (Tensor.OfMatrix(t.AsMatrix().Transpose())) dest

@@ -78,7 +78,7 @@ public sealed class CoreFuzzTests(ITestOutputHelper log)
             {
                 var op = OpNames[r.Next(OpNames.Length)];
                 var arity = r.Next(10) == 0 ? r.Next(0, 4) : Catalogue.compute(op, op == "scale" ? Factor : NoAttributes) is { IsOk: true } made ? made.ResultValue.Arity : 1;
-                var args = Enumerable.Range(0, arity).Select(_ => r.Next(20) == 0 ? new NodeRef("ghost", Shape.Scalar) : refs[r.Next(refs.Count)]).ToArray();
+                var args = Enumerable.Range(0, arity).Select(_ => r.Next(20) == 0 ? new NodeRef("ghost", Shape.Scalar, null) : refs[r.Next(refs.Count)]).ToArray();
                 var attributes = op == "scale" && r.Next(8) > 0 ? new Dictionary<string, double> { ["factor"] = Number(r) } : null;
                 log.AppendLine($"n{k} = {op}({string.Join(", ", args.Select(a => a.Id))}){(attributes is null ? "" : $" factor={attributes["factor"]}")}");
                 refs.Add(b.Apply(op, args, attributes, "n" + k));

@@ -62,11 +62,11 @@ public sealed class MessageSize
     public static long ItemBytes(TensorData? tensor) => ItemOverhead + (tensor is null ? 0 : TensorBytes(tensor.Data.LongLength));
 
     /// <summary>Whether an item with a tensor of this shape fits in one message.</summary>
-    public bool Fits(Shape shape) => ItemOverhead + TensorBytes((long)shape.Rows * shape.Cols) <= Budget;
+    public bool Fits(Shape shape) => ItemOverhead + TensorBytes(shape.LongCount) <= Budget;
 
     /// <summary>Why a value of this shape cannot travel (the caller names the node).</summary>
-    public string TooLarge(string what, int rows, int cols) =>
-        $"{what} of shape {rows}x{cols} takes {TensorBytes((long)rows * cols)} bytes in a message, more than the message size limit of {Limit} bytes (MaxMessageBodySize)";
+    public string TooLarge(string what, Shape shape) =>
+        $"{what} of shape {shape} takes {TensorBytes(shape.LongCount)} bytes in a message, more than the message size limit of {Limit} bytes (MaxMessageBodySize)";
 
     /// <summary>
     /// The items in messages that fit: one array when they all do (the common case), else consecutive
@@ -118,7 +118,7 @@ public sealed class MessageSize
         var bytes = GraphBytes(graph, json);
         if (bytes <= Budget) return;
         var largest = graph.Nodes.Where(n => n.Value is not null).MaxBy(n => n.Value.Value.Data.LongLength);
-        var value = largest is null ? "" : $" (the largest is node '{largest.Id}', {largest.Value.Value.Rows}x{largest.Value.Value.Cols})";
+        var value = largest is null ? "" : $" (the largest is node '{largest.Id}', {largest.Value.Value.Shape})";
         throw new GraphRejectedException(
             $"the graph takes {bytes} bytes in a message, its JSON with every stored value inline{value}, more than the message size limit of {Limit} bytes (MaxMessageBodySize)", null);
     }
@@ -159,7 +159,7 @@ public sealed class MessageSize
                 total += ItemOverhead + 2L * id.Length;
                 if (!seen.Add(value)) continue;
                 if (ItemBytes(value) > Budget)
-                    throw new ArgumentException($"evaluation {i}: node '{id}': {TooLarge("a value", value.Rows, value.Cols)}");
+                    throw new ArgumentException($"evaluation {i}: node '{id}': {TooLarge("a value", value.Shape)}");
                 total += TensorBytes(value.Data.LongLength);
             }
         }

@@ -1,4 +1,4 @@
-// The tensor payload on the wire: shape and the column-major doubles as one raw block.
+// The tensor payload on the wire: shape and the row-major doubles as one raw block.
 using System.Runtime.InteropServices;
 using Orleans.Serialization.Buffers;
 using Orleans.Serialization.Cloning;
@@ -8,32 +8,40 @@ using Orleans.Serialization.WireProtocol;
 namespace Adjoint.Grains;
 
 /// <summary>
-/// A tensor in a grain message: <c>rows × cols</c> doubles in the core's column-major order. Its codec
-/// (<see cref="TensorDataCodec"/>) writes the doubles as one raw block, so a message costs
-/// 8·rows·cols bytes plus a header of about a dozen. Immutable (tensors are never written once
-/// produced), so calls within a silo pass it without a copy. <see cref="ToTensor"/> and
+/// A tensor in a grain message: its dimensions and its doubles in the core's row-major order. Its codec
+/// (<see cref="TensorDataCodec"/>) writes the doubles as one raw block, so a message costs 8 bytes per
+/// element plus a header of 4 bytes per dimension and about a dozen more. Immutable (tensors are never
+/// written once produced), so calls within a silo pass it without a copy. <see cref="ToTensor"/> and
 /// <see cref="From"/> wrap the same array, also without a copy.
 /// </summary>
 [Immutable, Alias("adjoint.tensor.v1")]
-public sealed record TensorData(int Rows, int Cols, double[] Data)
+public sealed record TensorData(int[] Dims, double[] Data)
 {
+    /// <summary>The shape the dimensions make.</summary>
+    public Shape Shape => Shape.Of(Dims);
+
     /// <summary>The core's tensor over the same storage.</summary>
-    public Tensor ToTensor() => new(Rows, Cols, Data);
+    public Tensor ToTensor() => new(Shape, Data);
 
     /// <summary>The payload over the tensor's storage; the tensor must not be written afterwards.</summary>
-    public static TensorData From(Tensor tensor) => new(tensor.Rows, tensor.Cols, tensor.Data);
+    public static TensorData From(Tensor tensor) => new([.. tensor.Shape.Dims], tensor.Data);
 
-    /// <summary>The payload of a 1×1 tensor.</summary>
-    public static TensorData Scalar(double value) => new(1, 1, [value]);
+    /// <summary>The payload of a rank-0 tensor.</summary>
+    public static TensorData Scalar(double value) => new([], [value]);
 }
 
 /// <summary>
-/// Version 1 of the tensor wire format: a length-prefixed field holding rows and cols (int32 each)
-/// and then the doubles' bytes. Orleans' own codec for double[] spends a byte more per element.
+/// The tensor wire format: a length-prefixed field holding −(rank + 1) as an int32, the dimensions (int32
+/// each) and then the doubles' bytes, row-major. Orleans' own codec for double[] spends a byte more per
+/// element. A field that starts with a non-negative int32 is version 1's — rows, cols, column-major
+/// doubles — as parameter state stored before N-d tensors holds it: read, and transposed to row-major.
 /// </summary>
 [RegisterSerializer]
 public sealed class TensorDataCodec : IFieldCodec<TensorData>
 {
+    /// <summary>More dimensions than any graph file or op makes; a field claiming more is malformed.</summary>
+    private const int MaxRank = 64;
+
     /// <inheritdoc/>
     public void WriteField<TBufferWriter>(ref Writer<TBufferWriter> writer, uint fieldIdDelta, Type? expectedType, TensorData? value)
         where TBufferWriter : System.Buffers.IBufferWriter<byte>
@@ -41,9 +49,9 @@ public sealed class TensorDataCodec : IFieldCodec<TensorData>
         if (ReferenceCodec.TryWriteReferenceField(ref writer, fieldIdDelta, expectedType, value)) return;
         writer.WriteFieldHeader(fieldIdDelta, expectedType, typeof(TensorData), WireType.LengthPrefixed);
         var bytes = MemoryMarshal.AsBytes(value!.Data.AsSpan());
-        writer.WriteVarUInt32((uint)(8 + bytes.Length));
-        writer.WriteInt32(value.Rows);
-        writer.WriteInt32(value.Cols);
+        writer.WriteVarUInt32((uint)(4 + 4 * value.Dims.Length + bytes.Length));
+        writer.WriteInt32(-(value.Dims.Length + 1));
+        foreach (var d in value.Dims) writer.WriteInt32(d);
         writer.Write(bytes);
     }
 
@@ -53,13 +61,40 @@ public sealed class TensorDataCodec : IFieldCodec<TensorData>
         if (field.WireType == WireType.Reference) return ReferenceCodec.ReadReference<TensorData, TInput>(ref reader, field);
         field.EnsureWireType(WireType.LengthPrefixed);
         var length = reader.ReadVarUInt32();
-        var rows = reader.ReadInt32();
-        var cols = reader.ReadInt32();
-        if (rows < 0 || cols < 0 || 8 + 8L * rows * cols != length)
-            throw new InvalidDataException($"a tensor field of {length} bytes cannot hold {rows}x{cols} doubles");
-        var data = GC.AllocateUninitializedArray<double>(rows * cols);
-        reader.ReadBytes(MemoryMarshal.AsBytes(data.AsSpan()));
-        var result = new TensorData(rows, cols, data);
+        var first = reader.ReadInt32();
+        TensorData result;
+        if (first >= 0)
+        {
+            var rows = first;
+            var cols = reader.ReadInt32();
+            if (cols < 0 || 8 + 8L * rows * cols != length)
+                throw new InvalidDataException($"a tensor field of {length} bytes cannot hold {rows}x{cols} doubles");
+            var columnMajor = GC.AllocateUninitializedArray<double>(rows * cols);
+            reader.ReadBytes(MemoryMarshal.AsBytes(columnMajor.AsSpan()));
+            var data = GC.AllocateUninitializedArray<double>(rows * cols);
+            for (var c = 0; c < cols; c++)
+                for (var r = 0; r < rows; r++)
+                    data[r * cols + c] = columnMajor[c * rows + r];
+            result = new TensorData([rows, cols], data);
+        }
+        else
+        {
+            var rank = -first - 1;
+            if (rank > MaxRank) throw new InvalidDataException($"a tensor field claims {rank} dimensions");
+            var dims = new int[rank];
+            var count = 1L;
+            for (var d = 0; d < rank; d++)
+            {
+                dims[d] = reader.ReadInt32();
+                if (dims[d] < 0) throw new InvalidDataException($"a tensor field has a negative dimension {dims[d]}");
+                count *= dims[d];
+            }
+            if (count > int.MaxValue || 4 + 4L * rank + 8 * count != length)
+                throw new InvalidDataException($"a tensor field of {length} bytes cannot hold a {string.Join("x", dims)} tensor");
+            var data = GC.AllocateUninitializedArray<double>((int)count);
+            reader.ReadBytes(MemoryMarshal.AsBytes(data.AsSpan()));
+            result = new TensorData(dims, data);
+        }
         ReferenceCodec.RecordObject(reader.Session, result);
         return result;
     }

@@ -1,8 +1,9 @@
-/// Reductions to a scalar: sum, mean and squared norm.
+/// Reductions of a whole tensor to a scalar (rank 0): sum, mean and squared norm.
 module Adjoint.Ops.Reduce
 
 open System
 open Adjoint
+open Adjoint.Kernels
 
 let private toScalar (_: Shape[]) = Ok Shape.Scalar
 
@@ -10,7 +11,7 @@ let private toScalar (_: Shape[]) = Ok Shape.Scalar
 let sum =
     { new Op("sum", 1, OpKind.Compute) with
         override _.Shape s = toScalar s
-        override _.Forward(args, out) = out.Data[0] <- Kernels.sum args[0].Data 0 args[0].Count
+        override _.Forward(args, out) = out.Data[0] <- Vec.sum args[0].Data 0 args[0].Count
         override _.Vjp(_, _, adjoint, _, dest) = Array.Fill(dest.Data, adjoint.Data[0])
         override _.VjpReadsArgs = false }
 
@@ -19,7 +20,7 @@ let mean =
     { new Op("mean", 1, OpKind.Compute) with
         override _.Shape s = toScalar s
         override _.Forward(args, out) =
-            out.Data[0] <- Kernels.sum args[0].Data 0 args[0].Count / double args[0].Count
+            out.Data[0] <- Vec.sum args[0].Data 0 args[0].Count / double args[0].Count
         override _.Vjp(_, _, adjoint, _, dest) = Array.Fill(dest.Data, adjoint.Data[0] / double dest.Count)
         override _.VjpReadsArgs = false }
 
@@ -27,5 +28,5 @@ let mean =
 let sqnorm =
     { new Op("sqnorm", 1, OpKind.Compute) with
         override _.Shape s = toScalar s
-        override _.Forward(args, out) = out.Data[0] <- Kernels.dot args[0].Data args[0].Data
-        override _.Vjp(args, _, adjoint, _, dest) = Kernels.Vec.scale (2.0 * adjoint.Data[0]) args[0].Data dest.Data }
+        override _.Forward(args, out) = out.Data[0] <- Vec.dot args[0].Data args[0].Data
+        override _.Vjp(args, _, adjoint, _, dest) = Vec.scale (2.0 * adjoint.Data[0]) args[0].Data dest.Data }
