@@ -280,8 +280,8 @@ let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
     | _ -> ()
     let version = required root "version" "$"
     let version =
-        match version.ValueKind = JsonValueKind.Number, version.TryGetInt32() with
-        | true, (true, v) when v = 1 || v = Version -> v
+        match version.ValueKind with
+        | JsonValueKind.Number when (match version.TryGetInt32() with | true, v -> v = 1 || v = Version | _ -> false) -> version.GetInt32()
         | _ -> fail "version" $"unsupported version {version.GetRawText()} (this build reads versions 1 and {Version})"
     let source = { Version = version; BaseDirectory = baseDirectory }
     let output = str (required root "output" "$") "output"

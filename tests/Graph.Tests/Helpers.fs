@@ -13,6 +13,9 @@ let uniform (rnd: Random) (lo: double) (hi: double) = lo + (hi - lo) * rnd.NextD
 let tensorOf (rows: int) (cols: int) (element: unit -> double) =
     Tensor(rows, cols, Array.init (rows * cols) (fun _ -> element ()))
 
+/// A tensor of any shape, its elements drawn in row-major order.
+let tensorOfShape (shape: Shape) (element: unit -> double) = Tensor(shape, Array.init shape.Count (fun _ -> element ()))
+
 /// Elements uniform in [−1, 1).
 let randomTensor (rnd: Random) rows cols = tensorOf rows cols (fun () -> uniform rnd -1.0 1.0)
 
@@ -32,8 +35,14 @@ let distributions (rnd: Random) rows cols =
     for r in 0 .. rows - 1 do
         let total = Seq.sum (seq { for c in 0 .. cols - 1 -> t[r, c] })
         for c in 0 .. cols - 1 do
-            t.Data[c * rows + r] <- t.Data[c * rows + r] / total
+            t.Data[r * cols + c] <- t.Data[r * cols + c] / total
     t
+
+/// Distributions over the last axis of any shape of rank ≥ 1.
+let distributionsOf (rnd: Random) (shape: Shape) =
+    let k = shape.Dim(shape.Rank - 1)
+    let t = distributions rnd (shape.Count / k) k
+    t.Reshape shape
 
 /// R + n·I with R uniform in [−1, 1): diagonally dominant, so well conditioned.
 let wellConditioned (rnd: Random) n =

@@ -32,10 +32,10 @@ let partials (graph: Graph) (inputs: IReadOnlyDictionary<string, Tensor>) (id: s
     // Perturbed through Set: a 1×1 value read from an evaluation is a copy, not its buffer.
     let x = Array.copy zj.Data
     let f () =
-        e.Set(id, Tensor(zj.Rows, zj.Cols, x))
+        e.Set(id, Tensor(zj.Shape, x))
         Engine.forward e
         e.Output.ScalarValue
-    Tensor(zj.Rows, zj.Cols, Array.init x.Length (fun k -> centralDifference f x k (Step * max 1.0 (abs x[k]))))
+    Tensor(zj.Shape, Array.init x.Length (fun k -> centralDifference f x k (Step * max 1.0 (abs x[k]))))
 
 /// Every λ_j of the graph against ∂z_n/∂z_j, and the leaves through Checks.gradientCheck.
 let private checkTheorem (graph: Graph) (inputs: IReadOnlyDictionary<string, Tensor>) =

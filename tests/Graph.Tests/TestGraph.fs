@@ -41,14 +41,15 @@ let ``a node the builder refuses leaves no trace: its id is free, a reference to
     let b = GraphBuilder()
     let x = b.Input("x", 1, 1)
     let y = b.Input("y", 2, 1)
-    match (throws<GraphException> (fun () -> b.Add(x, y, "h") |> ignore)).Data0 with
+    let w = b.Input("w", 3, 1)
+    match (throws<GraphException> (fun () -> b.Add(w, y, "h") |> ignore)).Data0 with
     | ShapeMismatch("h", "add", _) -> ()
     | e -> failwithf "expected a shape mismatch at node 'h', got %A" e
     expectError (UnknownAncestor("s", "s")) "node 's': unknown ancestor 's'" (fun () -> b.Sin(scalarRef "s", "s") |> ignore)
     let h = b.Add(x, x, "h")
     let s = b.Sin(h, "s")
-    Assert.Equal(4, b.Count)
-    let e = Engine.gradient Adjoints.All (Plan.Compile(b.Build s)) (readOnlyDict [ "x", Tensor.Scalar 0.5; "y", Tensor(2, 1) ])
+    Assert.Equal(5, b.Count)
+    let e = Engine.gradient Adjoints.All (Plan.Compile(b.Build s)) (readOnlyDict [ "x", Tensor.Scalar 0.5; "y", Tensor(2, 1); "w", Tensor(3, 1) ])
     Assert.Equal(Math.Sin 1.0, e.Output.ScalarValue)
 
 [<Fact>]
@@ -82,7 +83,12 @@ let ``shape mismatch names both shapes and the node`` () =
     expectError error message (fun () -> b.MatMul(a, bb, "C") |> ignore)
     // Element-wise ops name both shapes too.
     let e = graphError (fun () -> create [ inputNode "p" 2 3; inputNode "q" 3 2; node "s" Elementwise.add [ "p"; "q" ] ] "s")
-    Assert.Equal("node 's': shape mismatch in op 'add': add needs equal shapes, got 2x3 and 3x2", e.Message)
+    Assert.Equal("node 's': shape mismatch in op 'add': add cannot broadcast 2x3 with 3x2", e.Message)
+    // Broadcasting by NumPy's rules: 3x4 with 4, 2x1x4 with 3x1.
+    let g = Graph.Create([ inputNode "p" 3 4; node "q" (Ops.Leaf.input (Shape.Of 4)) []; node "s" Elementwise.mul [ "p"; "q" ] ], "s")
+    Assert.Equal(Shape.Of(3, 4), g.ShapeOf "s")
+    let g = Graph.Create([ node "p" (Ops.Leaf.input (Shape.Of(2, 1, 4))) []; inputNode "q" 3 1; node "s" Elementwise.add [ "p"; "q" ] ], "s")
+    Assert.Equal(Shape.Of(2, 3, 4), g.ShapeOf "s")
 
 [<Fact>]
 let ``missing output`` () =
@@ -96,7 +102,7 @@ let ``missing output`` () =
 
 [<Fact>]
 let ``gradient of a non-scalar output`` () =
-    let message = "gradient asked of output 'C' of shape 3x2; it must be a scalar (1x1)"
+    let message = "gradient asked of output 'C' of shape 3x2; it must hold one element (a scalar)"
     let g = Graph.Create([ inputNode "A" 3 4; inputNode "B" 4 2; node "C" Linear.matmul [ "A"; "B" ] ], "C")
     let e = Engine.bind (Plan.Compile g) (readOnly [ "A", Tensor(3, 4); "B", Tensor(4, 2) ])
     Engine.forward e

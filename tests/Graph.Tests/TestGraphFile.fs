@@ -218,7 +218,7 @@ let private errorTable =
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"scale\", \"attributes\": { \"factor\": \"2\" }"); loss ]
       "unknown attribute", "nodes[3].attributes", "op 'sigmoid' has no attribute 'factor'",
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"sigmoid\", \"attributes\": { \"factor\": 2 }"); loss ]
-      "ragged rows", "nodes[1].value[1]", "row has 1 values, row 0 has 3",
+      "ragged rows", "nodes[1].value[1]", "has 1 entries where the first list at this depth has 3",
       document [ x; w.Replace("[[1, 2, 3]]", "[[1, 2, 3], [4]]"); h; s; loss ]
       "number out of range", "nodes[1].value[0][1]", "number 1e400 is out of range",
       document [ x; w.Replace("[[1, 2, 3]]", "[[1, 1e400, 3]]"); h; s; loss ]
@@ -228,9 +228,9 @@ let private errorTable =
       document [ x; """{ "id": "w", "op": "parameter", "shape": [1, 3] }"""; h; s; loss ]
       "empty id", "nodes[0].id", "a node id must not be empty",
       document [ x.Replace("\"x\"", "\"\""); w; h; s; loss ]
-      "unsupported version", "version", "unsupported version 2 (this build reads version 1)",
-      root """ "version": 2, "output": "loss" """
-      "version of the wrong type", "version", "unsupported version \"1\" (this build reads version 1)",
+      "unsupported version", "version", "unsupported version 3 (this build reads versions 1 and 2)",
+      root """ "version": 3, "output": "loss" """
+      "version of the wrong type", "version", "unsupported version \"1\" (this build reads versions 1 and 2)",
       root """ "version": "1", "output": "loss" """
       "wrong format", "format", "expected 'adjoint-graph', got 'other'",
       root """ "format": "other", "version": 1, "output": "loss" """ ]

@@ -7,35 +7,10 @@ open Xunit
 open Adjoint
 
 /// The engine as the distributed one runs it: every op on freshly allocated tensors, adjoints summed
-/// in the plan's successor order (first term written, later ones computed apart and added).
+/// in the fixed order (Reference, the plain passes).
 let private reference (plan: Plan) =
-    let n = plan.Count
-    let values: Tensor[] = Array.zeroCreate n
-    for p in 0 .. n - 1 do
-        let op = plan.Op p
-        if op.Kind = OpKind.Compute then
-            let out = Tensor.Zeros(plan.Shape p)
-            op.Forward(plan.Ancestors p |> Seq.map (fun a -> values[a]) |> Array.ofSeq, out)
-            values[p] <- out
-        else values[p] <- plan.Graph.Node(plan.Ids[p]).Value.Value.Clone()
-    let adjoints: Tensor[] = Array.zeroCreate n
-    for q in n - 1 .. -1 .. 0 do
-        if plan.NeedsAdjoint(Adjoints.All, q) then
-            let total = Tensor.Zeros(plan.Shape q)
-            if q = plan.Output then total.Data[0] <- 1.0
-            else
-                let mutable first = true
-                for struct (i, slot) in plan.Successors q do
-                    if plan.NeedsAdjoint(Adjoints.All, i) then
-                        let term = Tensor.Zeros(plan.Shape q)
-                        let args = plan.Ancestors i |> Seq.map (fun a -> values[a]) |> Array.ofSeq
-                        plan.Op(i).Vjp(args, values[i], adjoints[i], slot, term)
-                        if first then
-                            Array.Copy(term.Data, total.Data, term.Count)
-                            first <- false
-                        else Kernels.Vec.add total.Data term.Data total.Data
-            adjoints[q] <- total
-    values, adjoints
+    let values = Reference.forward plan null
+    values, Reference.backward Adjoints.All plan values
 
 let private assertSameBits (plan: Plan) (e: Evaluation) =
     let values, adjoints = reference plan
@@ -48,10 +23,12 @@ let private assertSameBits (plan: Plan) (e: Evaluation) =
 let ``scalars kept unboxed give the bits of ops run on fresh tensors, also where tensor ops read and write scalars`` () =
     let b = GraphBuilder()
     let x = b.Input("x", Tensor(5, 1, [| 0.1; -0.4; 0.7; 1.3; -2.0 |]))
-    let y = b.Input("y", Tensor.Scalar 1.5)
+    let y = b.Input("y", Tensor(1, 1, [| 1.5 |]))
     let s = b.Sum(x, "s")
     let a = b.Sin(s, "a")
-    let m = b.MatMul(a, y, "m")
+    // A rank-0 value broadcast to 1×1, then a tensor op on one-element matrices.
+    let a11 = b.Add(a, b.Constant("zero", Tensor(1, 1)), "a11")
+    let m = b.MatMul(a11, y, "m")
     let c = b.Scale(x, 2.0, "c")
     let d = b.SquaredNorm(c, "d")
     let t = b.Tanh(b.Add(b.Mul(a, m), d), "t")

@@ -8,10 +8,10 @@ open Adjoint
 open Adjoint.Tests.Helpers
 
 [<Fact>]
-let ``OfRows stores column-major and ToRows gives the rows back`` () =
+let ``OfRows stores row-major (C order) and ToRows gives the rows back`` () =
     let t = Tensor.OfRows [| [| 1.0; 2.0; 3.0 |]; [| 4.0; 5.0; 6.0 |] |]
     Assert.Equal(Shape.Of(2, 3), t.Shape)
-    Assert.Equal<double>([| 1.0; 4.0; 2.0; 5.0; 3.0; 6.0 |], t.Data)
+    Assert.Equal<double>([| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |], t.Data)
     Assert.Equal(6.0, t[1, 2])
     Assert.Equal<double[]>([| [| 1.0; 2.0; 3.0 |]; [| 4.0; 5.0; 6.0 |] |], t.ToRows())
     Assert.Equal("2x3", t.Shape.ToString())
@@ -23,18 +23,34 @@ let ``ToString shows a small tensor's values round-trip and a large one's shape`
     Assert.Equal("Tensor 5x4", (Tensor(5, 4)).ToString())
 
 [<Fact>]
-let ``AsMatrix shares the tensor's storage`` () =
+let ``AsMatrix copies the matrix into MathNet's column-major layout, and OfMatrix copies it back`` () =
     let t = Tensor.OfRows [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]
     let m = t.AsMatrix()
     Assert.Equal(3.0, m[1, 0])
     m[0, 1] <- 9.0
-    Assert.Equal(9.0, t[0, 1])
-    assertSameValues t (Tensor.OfMatrix m)
+    Assert.Equal(2.0, t[0, 1])
+    assertSameValues (Tensor.OfRows [| [| 1.0; 9.0 |]; [| 3.0; 4.0 |] |]) (Tensor.OfMatrix m)
+
+[<Fact>]
+let ``N-d tensors: shapes, row-major indexing, reshape without a copy, nested ToString`` () =
+    let t = Tensor(Shape.Of(2, 3, 2), Array.init 12 double)
+    Assert.Equal(3, t.Rank)
+    Assert.Equal("2x3x2", t.Shape.ToString())
+    Assert.Equal(7.0, t.At(1, 0, 1))
+    Assert.Equal<int>([| 1; 0; 1 |], t.Shape.Unravel 7)
+    let r = t.Reshape(Shape.Of(3, 4))
+    Assert.Same(t.Data, r.Data)
+    Assert.Equal("[[[0, 1], [2, 3], [4, 5]], [[6, 7], [8, 9], [10, 11]]]", t.ToString())
+    Assert.Equal("scalar", Shape.Scalar.ToString())
+    Assert.Equal(0, (Tensor.Scalar 2.5).Rank)
+    Assert.True(Shape.Of(1, 1, 1).IsScalar)
+    Assert.Equal(Shape.Of(2, 3), Shape.Of [| 2; 3 |])
+    throws<ArgumentException> (fun () -> t.Reshape(Shape.Of 5) |> ignore) |> ignore
 
 [<Fact>]
 let ``malformed tensors are refused with the sizes in the message`` () =
     let e = throws<ArgumentException> (fun () -> Tensor(2, 2, [| 1.0 |]) |> ignore)
-    Assert.StartsWith("a 2x2 tensor needs 4 values, got 1", e.Message)
+    Assert.StartsWith("a tensor of shape 2x2 needs 4 values, got 1", e.Message)
     let e = throws<ArgumentException> (fun () -> Tensor.OfRows [| [| 1.0; 2.0 |]; [| 3.0 |] |] |> ignore)
     Assert.StartsWith("row 1 has 1 values, row 0 has 2", e.Message)
     let e = throws<InvalidOperationException> (fun () -> Tensor(2, 1).ScalarValue |> ignore)

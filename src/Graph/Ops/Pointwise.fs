@@ -69,7 +69,7 @@ type Unary<'R when 'R :> IUnaryRule and 'R: struct>
 
     /// The rule this op was derived from.
     member _.Rule = rule
-    override _.Attributes = attributes
+    override _.Attributes = if isNull attributes then none else attributes
     override _.VjpReadsArgs = reads.HasFlag Reads.Argument
     override _.VjpReadsOutput = reads.HasFlag Reads.Output
     override _.Shape s = Ok s[0]
