@@ -10,7 +10,8 @@ let private firstNonFinite (data: double[]) =
     if k < data.Length then ValueSome k else ValueNone
 
 /// "NaN at (1, 2)": the element's value and its index in every dimension (row-major offset k).
-let private describe (t: Tensor) (k: int) = $"""{t.Data[k]} at ({String.Join(", ", t.Shape.Unravel k)})"""
+let private describe (t: Tensor) (k: int) =
+    if t.Rank = 0 then string t.Data[k] else $"""{t.Data[k]} at ({String.Join(", ", t.Shape.Unravel k)})"""
 
 /// The value checks need every value: one dropped could be the first to go non-finite. An evaluation
 /// made for Adjoints.InputsAndParameters may not keep some (see Evaluation.HasValue).

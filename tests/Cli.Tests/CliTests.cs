@@ -97,7 +97,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, Run("grad", Examples("warmup.json"), "--inputs", data).Code);
         var (code, _, err) = Run("grad", Examples("warmup.json"), "--inputs", data, "--detect-anomaly");
         Assert.Equal(1, code);
-        Assert.Equal("error: node 'z': op 'sqnorm' failed: produced Infinity at (0, 0) in the forward pass from finite arguments", err.Trim());
+        Assert.Equal("error: node 'z': op 'sqnorm' failed: produced Infinity in the forward pass from finite arguments", err.Trim());
     }
 
     [Fact]
