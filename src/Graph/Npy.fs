@@ -167,7 +167,7 @@ module internal NpyHeader =
     let private decoder size decode = Some { Size = size; Decode = decode }
 
     /// The dtypes converted to double: floats f2/f4/f8, signed and unsigned ints of 1–8 bytes, bool b1;
-    /// '<' little-endian, '>' big-endian, '|' (or either) for one byte. int64 and uint64 beyond 2⁵³ round.
+    /// '<' little-endian, '>' big-endian; any byte-order mark for one byte ('|' as NumPy writes). int64 and uint64 beyond 2⁵³ round.
     let dtype (descr: string) : Item option =
         let little = descr.StartsWith "<"
         let oneByte = descr.Length = 3 && "|<>=".Contains descr[0]
@@ -317,16 +317,19 @@ module Npy =
             item, fortran, dims, int count
         | Ok other -> fail source $"the header is not a dict: {repr other}"
 
+    let private values (n: int64) = if n = 1L then "1 value" else $"{n} values"
+
+    /// "7" values, or "1 value and 5 bytes" when the bytes are not whole items.
     let private holds (bytes: int64) (size: int) =
-        if bytes % int64 size = 0L then $"{bytes / int64 size}"
-        else $"{bytes / int64 size} values and {bytes % int64 size} bytes"
+        let n, rest = bytes / int64 size, bytes % int64 size
+        if rest = 0L then $"{n}" else $"""{values n} and {rest} byte{if rest = 1L then "" else "s"}"""
 
     /// One array from the stream's position; `whole`: nothing may follow it.
     let private readArray (stream: Stream) (source: string) (whole: bool) : NpyArray =
         let item, fortran, dims, count = header stream source
         let expected = int64 count * int64 item.Size
         let truncated (bytes: int64) =
-            fail source $"the header says shape {shapeText dims} ({count} values) but the file holds {holds bytes item.Size}"
+            fail source $"the header says shape {shapeText dims} ({values (int64 count)}) but the file holds {holds bytes item.Size}"
         // A hostile header may claim 2³¹ values: allocate for what is there, growing as it arrives,
         // unless the stream's length vouches for all of it.
         let mutable data =
