@@ -99,6 +99,7 @@ let ``an npz from savez and savez_compressed reads to its arrays by key, in the 
 [<InlineData("rank3.npy")>]
 [<InlineData("rank5.npy")>]
 [<InlineData("empty.npy")>]
+[<InlineData("growth.npy")>]
 let ``what we write is byte for byte what numpy.save wrote for the same float64 array`` (name: string) =
     let a = expectedArray name
     use s = new MemoryStream()
