@@ -243,6 +243,7 @@ module Npy =
                     else carry <- false
             c
 
+    /// The header's dtype, Fortran order, dims and value count, each checked; leaves the stream at the data.
     let private header (stream: Stream) (source: string) =
         let prefix = Array.zeroCreate 8
         let got = readUpTo stream prefix 8
