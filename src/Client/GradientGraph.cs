@@ -85,7 +85,7 @@ public abstract class GradientGraph
             .Where(p => p.Terms.Count > 0)
             .ToDictionary(p => p.Id, p => Optimizer.sumInOrder(p.Terms));
         await ApplyStepAsync(new TrainingStep(Guid.NewGuid(), optimizer, gradients), cancellationToken);
-        return results.Average(r => r.Loss);
+        return Optimizer.meanLoss(results.Select(r => r.Loss));
     }
 
     /// <summary>How often <see cref="ApplyStepAsync"/> tries a step before it gives up, waiting 0.25 s,

@@ -167,6 +167,7 @@ public sealed class CoordinatorGrain(
     private void CheckResultSize(DeployedGraph graph, BatchRequest request)
     {
         var plan = graph.Plan;
+        var reporting = DeployedGraph.Reporting(request.Mode, request.ReportValues);
         long perEvaluation = 0;
         (string What, long Bytes) largest = ("", 0);
         void Count(string what, int p)
@@ -178,8 +179,8 @@ public sealed class CoordinatorGrain(
         }
         for (var p = 0; p < plan.Count; p++)
         {
-            if (request.ReportValues || p == plan.Output) Count("the value", p);
-            if (graph.ReportsAdjoint(request.Mode, p)) Count("the adjoint", p);
+            if (reporting.ReportsValue(plan, p)) Count("the value", p);
+            if (reporting.ReportsAdjoint(plan, p)) Count("the adjoint", p);
         }
         if (perEvaluation > messages.Budget)
             throw new ResultsTooLargeException(
@@ -215,11 +216,13 @@ public sealed class CoordinatorGrain(
     private static int Expected(DeployedGraph graph, BatchRequest request)
     {
         var plan = graph.Plan;
-        var count = request.ReportValues ? plan.Count : 1;
+        var reporting = DeployedGraph.Reporting(request.Mode, request.ReportValues);
+        var count = 0;
         for (var p = 0; p < plan.Count; p++)
         {
+            if (reporting.ReportsValue(plan, p)) count++;
             if (!graph.ReachesOutput(p)) count++;
-            if (graph.ReportsAdjoint(request.Mode, p)) count++;
+            if (reporting.ReportsAdjoint(plan, p)) count++;
         }
         return count;
     }

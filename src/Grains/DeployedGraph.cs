@@ -45,20 +45,24 @@ public sealed class DeployedGraph
     /// <summary>The grain of the node at plan position p.</summary>
     public INodeGrain Node(int p) => _nodes[p];
 
-    /// <summary>The core's pruning mode for a protocol mode.</summary>
+    /// <summary>The core's adjoint mode for a protocol mode (All for None, which runs no backward pass).</summary>
     public static Adjoints CoreMode(AdjointMode mode) =>
         mode == AdjointMode.InputsAndParameters ? Adjoints.InputsAndParameters : Adjoints.All;
 
-    /// <summary>Whether λ_p is computed in this mode (never in a forward-only evaluation).</summary>
-    public bool NeedsAdjoint(AdjointMode mode, int p) => mode != AdjointMode.None && Plan.NeedsAdjoint(CoreMode(mode), p);
+    /// <summary>What an evaluation in a protocol mode computes and reports, in the core's terms: the one
+    /// place where the wire's mode becomes the core's <see cref="Adjoint.Reporting"/>.</summary>
+    public static Reporting Reporting(AdjointMode mode, bool reportValues) =>
+        new(mode != AdjointMode.None, CoreMode(mode), reportValues);
+
+    /// <summary>Whether λ_p is computed in this mode (never in a forward-only evaluation): the core's pruning
+    /// (which adjoints an evaluation computes does not depend on whether it reports values).</summary>
+    public bool NeedsAdjoint(AdjointMode mode, int p) => Reporting(mode, false).ComputesAdjoint(Plan, p);
 
     /// <summary>Whether node p reaches z_n.</summary>
     public bool ReachesOutput(int p) => Plan.NeedsAdjoint(Adjoints.All, p);
 
-    /// <summary>Whether node p reports its λ in this mode: every computed λ for All, the leaves' otherwise.</summary>
-    public bool ReportsAdjoint(AdjointMode mode, int p) =>
-        NeedsAdjoint(mode, p)
-        && (mode == AdjointMode.All || Plan.Op(p).Kind is OpKind.Input or OpKind.Parameter);
+    /// <summary>Whether node p reports its λ in this mode, as the core decides.</summary>
+    public bool ReportsAdjoint(AdjointMode mode, int p) => Reporting(mode, false).ReportsAdjoint(Plan, p);
 }
 
 /// <summary>

@@ -28,7 +28,7 @@ public sealed class ParameterState
 /// successor edge; when every successor edge that needs it has sent its term, sums λ_i in the plan's
 /// order, sends each ancestor that needs an adjoint its VJP term and forgets the evaluation. A null
 /// value or term means "failed upstream/downstream" and is passed on so that every node frees its state.
-/// All mathematics is the core's (Op.Forward, Op.Vjp, Kernels.Vec.add).
+/// All mathematics is the core's (Op.Forward, Op.Vjp, Accumulate.adjoint, Reporting, Optimizer.step).
 /// </summary>
 [PartitionPlacement]
 public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo, MessageSize messages) : Grain, INodeGrain
@@ -61,7 +61,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // For each argument slot: the index of this node's edge in that ancestor's successor list.
     private int[] _edgeInAncestor = [];
     private bool _isOutput;
-    // Per AdjointMode: how many successor edges send a term.
+    // Per core Adjoints mode: how many successor edges send a term (Accumulate.terms).
     private int[] _neededTerms = [];
     private bool _reachesOutput;
     private bool _successorsDoneWithZ;
@@ -90,8 +90,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
                 if (edges[e].Item1 == _p && edges[e].Item2 == slot) _edgeInAncestor[slot] = e;
         }
         _isOutput = _p == _plan.Output;
-        _neededTerms = [.. Enum.GetValues<AdjointMode>().OrderBy(m => (int)m)
-            .Select(m => _successors.Count(e => _graph.NeedsAdjoint(m, e.Node)))];
+        _neededTerms = [.. Enum.GetValues<Adjoints>().OrderBy(m => (int)m).Select(m => Accumulate.terms(_plan, m, _p))];
         _reachesOutput = _graph.ReachesOutput(_p);
         // z_i may go back to the pool after the backward step when every successor reads it only
         // before it sends its term: one argument slot, or a VJP that does not read the arguments (a
@@ -162,8 +161,6 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // references any more.
     private static Tensor Buffer(Shape shape) => new(shape, TensorPool.Rent(shape.Count));
 
-    private static readonly Func<Shape, Tensor> _buffer = Buffer;
-
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
     private void Fail(EvalContext context, string message) =>
@@ -211,8 +208,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             Tensor? z = null;
             if (!state.Failed)
             {
-                var shape = _plan.Shape(_p);
-                z = Buffer(shape);
+                z = Buffer(_plan.Shape(_p));
                 try
                 {
                     _op.Forward(state.Args!, z);
@@ -233,7 +229,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // the state for the backward pass or drop it.
     private void Forwarded(EvalContext context, State? state, Tensor? z)
     {
-        if (z is not null && _valueTooLarge is not null && (_successors.Length > 0 || context.ReportValues || _isOutput))
+        var reporting = context.Reporting;
+        var reportsValue = reporting.ReportsValue(_plan, _p);
+        if (z is not null && _valueTooLarge is not null && (_successors.Length > 0 || reportsValue))
         {
             // Sent anyway, it would be dropped by Orleans with the connection; this fails only this evaluation.
             Fail(context, _valueTooLarge);
@@ -242,9 +240,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         var payload = z is null ? null : TensorData.From(z);
         foreach (var (node, slot) in _successors)
             Add(_outValues, node, new ValueItem(context, slot, payload));
-        if (payload is not null && (context.ReportValues || _isOutput)) Report(context, ReportKind.Value, payload);
+        if (payload is not null && reportsValue) Report(context, ReportKind.Value, payload);
         if (!_reachesOutput) Report(context, ReportKind.Done);
-        if (!_graph.NeedsAdjoint(context.Mode, _p))
+        if (!reporting.ComputesAdjoint(_plan, _p))
         {
             _live.Remove(context.Key);
             return;
@@ -252,12 +250,14 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         state ??= Open(context.Key);
         state.Out = z;
         if (z is null) state.Failed = true;
-        if (_isOutput)
-        {
-            // λ_n = 1.
-            Backward(context, state, state.Failed ? null : Accumulate.seed(_plan));
-        }
+        // The output has no term to wait for: its λ is the core's seed, λ_n = 1.
+        if (_isOutput) Backward(context, state, state.Failed ? null : Lambda(reporting, state));
     }
+
+    // λ_i from the terms of its successor edges, in the core's order (λ_n = 1 at the output). Received
+    // terms are shared: a sum of several goes into a buffer of our own.
+    private Tensor Lambda(Reporting reporting, State state) =>
+        Accumulate.adjoint(_plan, reporting.Adjoints, _p, e => state.Terms[e], Buffer);
 
     /// <inheritdoc/>
     public Task Adjoints(AdjointItem[] items)
@@ -268,12 +268,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             state.Heard = Stopwatch.GetTimestamp();
             state.Terms[edge] = term?.ToTensor();
             if (term is null) state.Failed = true;
-            var mode = context.Mode;
-            if (++state.TermsReceived < _neededTerms[(int)mode]) continue;
-            // λ_j summed in the core's one order (Accumulate), the sum into a buffer of our own
-            // (received tensors are shared).
-            var lambda = state.Failed ? null : Accumulate.adjoint(_plan, DeployedGraph.CoreMode(mode), _p, state.Terms!, _buffer);
-            Backward(context, state, lambda);
+            var reporting = context.Reporting;
+            if (++state.TermsReceived < _neededTerms[(int)reporting.Adjoints]) continue;
+            Backward(context, state, state.Failed ? null : Lambda(reporting, state));
         }
         Flush();
         return Task.CompletedTask;
@@ -284,17 +281,16 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private void Backward(EvalContext context, State state, Tensor? lambda)
     {
         _live.Remove(context.Key);
-        var mode = context.Mode;
-        if (lambda is not null && _graph.ReportsAdjoint(mode, _p)) Report(context, ReportKind.Adjoint, TensorData.From(lambda));
+        var reporting = context.Reporting;
+        if (lambda is not null && reporting.ReportsAdjoint(_plan, _p)) Report(context, ReportKind.Adjoint, TensorData.From(lambda));
         for (var slot = 0; slot < _args.Length; slot++)
         {
             var a = _args[slot];
-            if (!_graph.NeedsAdjoint(mode, a)) continue;
+            if (!reporting.ComputesAdjoint(_plan, a)) continue;
             TensorData? term = null;
             if (lambda is not null && state.Out is not null)
             {
-                var shape = _plan.Shape(a);
-                var dest = Buffer(shape);
+                var dest = Buffer(_plan.Shape(a));
                 try
                 {
                     _op.Vjp(state.Args!, state.Out, lambda, slot, dest);
@@ -320,10 +316,10 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // reference) and λ_i, unless λ_i was reported.
     private void Recycle(EvalContext context, State state, Tensor lambda)
     {
-        var mode = context.Mode;
-        if (_successorsDoneWithZ && !context.ReportValues && _neededTerms[(int)mode] == _successors.Length && state.Out is { } z)
+        var reporting = context.Reporting;
+        if (_successorsDoneWithZ && !reporting.ReportsValue(_plan, _p) && _neededTerms[(int)reporting.Adjoints] == _successors.Length && state.Out is { } z)
             TensorPool.Return(z.Data);
-        var reported = _graph.ReportsAdjoint(mode, _p);
+        var reported = reporting.ReportsAdjoint(_plan, _p);
         var lambdaIsTerm = false;
         foreach (var t in state.Terms)
         {
@@ -431,22 +427,16 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         var state = await Current();
         // Applied already: this is a retry of a step whose answer was lost, or that failed elsewhere.
         if (step != Guid.Empty && state.LastStep == step) return;
-        var theta = _stored!;
-        var g = gradient.ToTensor();
-        ParameterState next;
-        if (settings.Kind == OptimizerKind.Sgd)
+        var before = new OptimizerState(_stored!, state.AdamStep, state.M?.ToTensor(), state.V?.ToTensor());
+        var after = Optimizer.step(settings.ToRule(), before, gradient.ToTensor());
+        await Store(new ParameterState
         {
-            next = new ParameterState { Value = TensorData.From(Optimizer.sgd(settings.LearningRate, theta, g)), AdamStep = state.AdamStep, M = state.M, V = state.V, LastStep = step };
-        }
-        else
-        {
-            var moments = state.M is { } m && state.V is { } v
-                ? new AdamMoments(state.AdamStep, m.ToTensor(), v.ToTensor())
-                : AdamMoments.Zero(theta.Shape);
-            var (value, after) = Optimizer.adam(settings.ToAdam(), moments, theta, g);
-            next = new ParameterState { Value = TensorData.From(value), AdamStep = after.Step, M = TensorData.From(after.M), V = TensorData.From(after.V), LastStep = step };
-        }
-        await Store(next);
+            Value = TensorData.From(after.Value),
+            AdamStep = after.AdamStep,
+            M = after.M is { } m ? TensorData.From(m) : null,
+            V = after.V is { } v ? TensorData.From(v) : null,
+            LastStep = step,
+        });
     }
 
     /// <inheritdoc/>

@@ -21,6 +21,24 @@ type AdamMoments =
     /// The moments before the first step: zero.
     static member Zero(shape: Shape) = { Step = 0; M = Tensor.Zeros shape; V = Tensor.Zeros shape }
 
+/// An optimizer: which step θ' = step(θ, g) moves a parameter.
+type OptimizerRule =
+    /// Stochastic gradient descent with learning rate η: θ' = θ − η g.
+    | Sgd of learningRate: double
+    /// Adam with its settings (see `Optimizer.adam`).
+    | Adam of settings: AdamSettings
+
+/// One parameter as an optimizer steps it: θ and Adam's moments after `AdamStep` Adam steps. M and V
+/// are null before the first Adam step (zero moments); SGD steps leave them as they are.
+type OptimizerState =
+    { Value: Tensor
+      AdamStep: int
+      M: Tensor
+      V: Tensor }
+
+    /// θ with no optimizer history (a parameter as deployed, or just overwritten).
+    static member Initial(value: Tensor) = { Value = value; AdamStep = 0; M = null; V = null }
+
 module Optimizer =
 
     let private checkShapes (theta: Tensor) (gradient: Tensor) =
@@ -51,7 +69,20 @@ module Optimizer =
             m.Data[k] <- s.Beta1 * moments.M.Data[k] + (1.0 - s.Beta1) * g
             v.Data[k] <- s.Beta2 * moments.V.Data[k] + (1.0 - s.Beta2) * g * g
             next.Data[k] <- theta.Data[k] - s.LearningRate * (m.Data[k] / c1) / (sqrt (v.Data[k] / c2) + s.Epsilon)
-        struct (next, { Step = t; M = m; V = v })
+        struct (next, { AdamMoments.Step = t; M = m; V = v })
+
+    /// One step of the rule on one parameter, a new state (the given one unchanged):
+    /// SGD: θ' = θ − η g (`sgd`), the moments carried over as they are;
+    /// Adam: `adam` from the state's moments (zero when it has none), θ' and the moments after it.
+    let step (rule: OptimizerRule) (state: OptimizerState) (gradient: Tensor) : OptimizerState =
+        match rule with
+        | Sgd learningRate -> { state with Value = sgd learningRate state.Value gradient }
+        | Adam settings ->
+            let moments =
+                if isNull state.M || isNull state.V then AdamMoments.Zero state.Value.Shape
+                else { AdamMoments.Step = state.AdamStep; M = state.M; V = state.V }
+            let struct (next, after) = adam settings moments state.Value gradient
+            { Value = next; AdamStep = after.Step; M = after.M; V = after.V }
 
     /// The gradient of a batch for one parameter: its per-evaluation adjoints summed in the order given,
     /// ((g₁ + g₂) + g₃) + …, a new tensor — the one order every back end uses, so that they agree bit
@@ -63,3 +94,15 @@ module Optimizer =
         while e.MoveNext() do
             Kernels.Vec.add sum.Data e.Current.Data sum.Data
         sum
+
+    /// The mean z_n of a batch, ((z₁ + z₂) + …) / N in the order given: what a training step reports,
+    /// the same on every back end. Raises on an empty sequence.
+    let meanLoss (losses: double seq) : double =
+        use e = losses.GetEnumerator()
+        if not (e.MoveNext()) then invalidArg "losses" "a mean loss needs at least one evaluation"
+        let mutable sum = e.Current
+        let mutable count = 1
+        while e.MoveNext() do
+            sum <- sum + e.Current
+            count <- count + 1
+        sum / double count

@@ -6,22 +6,15 @@ module Adjoint.Reference
 
 open System.Collections.Generic
 
-/// λ_j from the terms λ_i ∂f_i/∂z_j of its successors, from the last successor to the first and a
-/// successor's slots in order: the first term, then each later one added (((t₁ + t₂) + t₃) + …); λ_n = 1.
-let private adjointOf (plan: Plan) (needs: bool[]) (values: Tensor[]) (adjoints: Tensor[]) (j: int) =
-    let shape = plan.Shape j
-    if j = plan.Output then Tensor(shape, Array.create shape.Count 1.0)
-    else
-        let mutable total: Tensor = null
-        let edges = plan.Successors j |> Seq.sortBy (fun struct (i, slot) -> struct (-i, slot))
-        for struct (i, slot) in edges do
-            if needs[i] then
-                let term = Tensor.Zeros shape
-                let args = plan.Ancestors i |> Seq.map (fun a -> values[a]) |> Array.ofSeq
-                plan.Op(i).Vjp(args, values[i], adjoints[i], slot, term)
-                if isNull total then total <- term
-                else Kernels.Vec.add total.Data term.Data total.Data
-        total
+/// λ_j through Accumulate.adjoint (λ_n = 1 at the output), each term computed when asked for.
+let private adjointOf (plan: Plan) (mode: Adjoints) (values: Tensor[]) (adjoints: Tensor[]) (j: int) =
+    let successors = plan.Successors j
+    let term (e: int) =
+        let struct (i, slot) = successors[e]
+        let t = Tensor.Zeros(plan.Shape j)
+        plan.Op(i).Vjp(plan.Ancestors i |> Seq.map (fun a -> values[a]) |> Array.ofSeq, values[i], adjoints[i], slot, t)
+        t
+    Accumulate.adjoint plan mode j (System.Func<_, _> term) (System.Func<_, _> Tensor.Zeros)
 
 /// Every value z_i, plan order, through Op.Forward; inputs from `inputs`, else stored values.
 let forward (plan: Plan) (inputs: IReadOnlyDictionary<string, Tensor>) : Tensor[] =
@@ -44,8 +37,7 @@ let forward (plan: Plan) (inputs: IReadOnlyDictionary<string, Tensor>) : Tensor[
 
 /// Every adjoint the mode asks for (null elsewhere), reverse plan order, from the values of `forward`.
 let backward (mode: Adjoints) (plan: Plan) (values: Tensor[]) : Tensor[] =
-    let needs = Array.init plan.Count (fun p -> plan.NeedsAdjoint(mode, p))
     let adjoints = Array.zeroCreate plan.Count
     for j in plan.Count - 1 .. -1 .. 0 do
-        if needs[j] then adjoints[j] <- adjointOf plan needs values adjoints j
+        if plan.NeedsAdjoint(mode, j) then adjoints[j] <- adjointOf plan mode values adjoints j
     adjoints

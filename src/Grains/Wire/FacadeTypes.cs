@@ -78,6 +78,16 @@ public sealed record OptimizerSettings
 
     /// <summary>The core's Adam settings.</summary>
     public AdamSettings ToAdam() => new(LearningRate, Beta1, Beta2, Epsilon);
+
+    /// <summary>The core's description of this optimizer, which <c>Optimizer.step</c> applies: the one
+    /// place where the wire's settings become the core's rule.</summary>
+    /// <exception cref="ArgumentException"><see cref="Kind"/> is not an optimizer this version knows.</exception>
+    public OptimizerRule ToRule() => Kind switch
+    {
+        OptimizerKind.Sgd => OptimizerRule.NewSgd(LearningRate),
+        OptimizerKind.Adam => OptimizerRule.NewAdam(ToAdam()),
+        _ => throw new ArgumentException($"unknown optimizer kind {(int)Kind}; known: Sgd (0), Adam (1)"),
+    };
 }
 
 /// <summary>

@@ -25,6 +25,9 @@ public readonly record struct EvalContext(
 {
     /// <summary>The key of this evaluation's state in a node.</summary>
     public EvalKey Key => new(Coordinator, Index);
+
+    /// <summary>What this evaluation computes and reports, in the core's terms.</summary>
+    public Reporting Reporting => DeployedGraph.Reporting(Mode, ReportValues);
 }
 
 /// <summary>Identifies one evaluation: its coordinator and its number there.</summary>
