@@ -147,7 +147,11 @@ let private readNpy (source: Source) (e: JsonElement) path =
     if isNull source.BaseDirectory then fail $"{path}.npy" "a .npy file needs the graph to be loaded from a file"
     let full = Path.Combine(source.BaseDirectory, file)
     if not (File.Exists full) then fail $"{path}.npy" $"file '{file}' not found"
-    let a = Npy.readFile full
+    let a =
+        try
+            Npy.readFile full
+        with :? NpyException as e ->
+            fail $"{path}.npy" e.Message
     Tensor(Shape.Of a.Dims, a.Data)
 
 /// A value as the file's version writes it, fitted to the node's declared shape where that is
@@ -298,7 +302,12 @@ let parseWith (limits: Limits) (text: string) (baseDirectory: string) : Graph =
             if not (File.Exists full) then fail "values" $"side file '{file}' not found"
             let d = Dictionary<string, SideValue>()
             if file.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) && version >= 2 then
-                for KeyValue(id, a) in Npz.readFile full do
+                let arrays =
+                    try
+                        Npz.readFile full
+                    with :? NpyException as e ->
+                        fail "values" e.Message
+                for KeyValue(id, a) in arrays do
                     let t = Tensor(Shape.Of a.Dims, a.Data)
                     d[id] <- { Path = $"{file}:{id}"; Read = fun _ -> t }
                 null, d :> IReadOnlyDictionary<_, _>

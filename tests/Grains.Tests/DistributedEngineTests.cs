@@ -54,6 +54,18 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
     [Theory]
     [InlineData(AdjointMode.All)]
     [InlineData(AdjointMode.InputsAndParameters)]
+    public async Task Rank_3_and_4_tensors_with_broadcasting_equal_the_local_engine_bitwise(AdjointMode mode)
+    {
+        var core = GraphFile.load(Path.Combine(AppContext.BaseDirectory, "examples", "broadcast.json"));
+        var graph = NewGraph("broadcast");
+        var deployed = await graph.Deploy(core);
+        await RunAndCompare(graph, deployed.Version, core, [null, Graphs.RandomInputs(core, 3)],
+            new BatchOptions { Mode = mode, ReportValues = true });
+    }
+
+    [Theory]
+    [InlineData(AdjointMode.All)]
+    [InlineData(AdjointMode.InputsAndParameters)]
     public async Task Random_dag_of_250_nodes_equals_the_local_engine_bitwise(AdjointMode mode)
     {
         var core = Graphs.RandomDag(seed: 7, size: 250);

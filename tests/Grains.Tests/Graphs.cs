@@ -19,7 +19,8 @@ public static class Graphs
     /// <summary>
     /// A random DAG of about <paramref name="size"/> nodes over 3×2 tensors: inputs, parameters and
     /// constants, element-wise ops, matmul by 2×2 leaves, a node used in both slots now and then, and
-    /// nodes that do not reach the output; z_n = sum of the sum of the last nodes.
+    /// nodes that do not reach the output; broadcasting (1×2 rows, rank-0 sums and constants) through the
+    /// C# operators, softplus and pow by name; z_n = sum of the sum of the last nodes.
     /// </summary>
     public static Graph RandomDag(int seed, int size)
     {
@@ -35,6 +36,8 @@ public static class Graphs
         }
         for (var i = 0; i < 4; i++) vectors.Add(b.Input($"x{i}", 3, 2));
         squares.Add(b.Parameter("W0", Random(random, 2, 2)));
+        var row = b.Parameter("row", Random(random, 1, 2));
+        var exponent = b.Constant(1.5, "exponent");
         while (b.Count < size - 12)
         {
             var roll = random.Next(100);
@@ -50,8 +53,12 @@ public static class Graphs
             else if (roll < 78) vectors.Add(b.Tanh(Pick(vectors)));
             else if (roll < 84) vectors.Add(b.Sin(Pick(vectors)));
             else if (roll < 88) vectors.Add(b.Cos(Pick(vectors)));
-            else if (roll < 94) vectors.Add(b.Scale(Pick(vectors), 0.5));
-            else vectors.Add(b.Neg(Pick(vectors)));
+            else if (roll < 90) vectors.Add(b.Scale(Pick(vectors), 0.5));
+            else if (roll < 92) vectors.Add(-Pick(vectors));
+            else if (roll < 94) vectors.Add(Pick(vectors) * row + Pick(vectors));
+            else if (roll < 96) vectors.Add(Pick(vectors) - b.Sum(Pick(vectors)));
+            else if (roll < 98) vectors.Add(b.Apply("softplus", Pick(vectors)));
+            else vectors.Add(b.Apply("pow", b.Sigmoid(Pick(vectors)), exponent));
         }
         var total = vectors[^1];
         for (var i = 2; i <= 6; i++) total = b.Add(total, vectors[^i]);
@@ -63,7 +70,7 @@ public static class Graphs
     {
         var random = new Random(seed);
         return graph.Nodes.Where(n => n.Op.Kind == OpKind.Input)
-            .ToDictionary(n => n.Id, n => { var s = graph.ShapeOf(n.Id); return Random(random, s.Rows, s.Cols); });
+            .ToDictionary(n => n.Id, n => { var s = graph.ShapeOf(n.Id); return new Tensor(s, [.. Enumerable.Range(0, s.Count).Select(_ => random.NextDouble() * 2 - 1)]); });
     }
 
     /// <summary>x = A⁻¹ b with A and b inputs, z = ‖x‖²: fails where A is singular.</summary>
