@@ -39,9 +39,34 @@ public sealed class SampleTests
         Assert.Equal((1 + 3) * 2 * h * h * (1 - h), lambdaW[0, 0], 1e-15);
     }
 
+    [Fact]
+    public void TheBroadcastingSampleAgreesWithCentralDifferences()
+    {
+        var plan = CoreSample.Broadcasting();
+        var random = new Random(5);
+        var x = new Tensor(Shape.Of(2, 3, 4), [.. Enumerable.Range(0, 24).Select(_ => random.NextDouble() * 2 - 1)]);
+        var inputs = new Dictionary<string, Tensor> { ["X"] = x };
+        var e = Engine.gradient(Adjoints.All, plan, inputs);
+        Assert.Equal(Shape.Of(2, 3, 4), e.Adjoint("X").Shape);
+        Assert.Equal(Shape.Of(4), e.Adjoint("w").Shape);
+        Assert.Equal(Shape.Scalar, e.Adjoint("c").Shape);
+        // The rank-0 parameter's λ against (f(c + h) − f(c − h)) / 2h, summed over every broadcast element.
+        double At(double c)
+        {
+            var probe = Engine.bind(plan, inputs);
+            probe.Set("c", Tensor.Scalar(c));
+            Engine.forward(probe);
+            return probe.Output.ScalarValue;
+        }
+        const double h = 1e-6;
+        var numeric = (At(0.1 + h) - At(0.1 - h)) / (2 * h);
+        Assert.True(Math.Abs(numeric - e.Adjoint("c").ScalarValue) <= 1e-8 * Math.Max(1, Math.Abs(numeric)), $"λ_c {e.Adjoint("c").ScalarValue} vs {numeric}");
+    }
+
     [Theory]
     [InlineData("examples/csharp/Training/TrainingSample.cs", "facade")]
     [InlineData("examples/csharp/Training/CoreSample.cs", "core")]
+    [InlineData("examples/csharp/Training/CoreSample.cs", "operators")]
     public void TheReadmeQuotesTheSampleVerbatim(string file, string region)
     {
         var lines = File.ReadAllLines(Path.Combine(Root, file));

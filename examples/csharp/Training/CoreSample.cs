@@ -20,4 +20,19 @@ public static class CoreSample
         // </core>
         return (value, lambdaW);
     }
+
+    /// <summary>The README's N-d snippet: rank-3 data, broadcasting through the C# operators, ops by name.</summary>
+    public static Plan Broadcasting()
+    {
+        // <operators>
+        var b = new GraphBuilder();
+        var x = b.Input("X", Shape.Of(2, 3, 4));                              // batch × step × feature
+        var w = b.Parameter("w", new Tensor(Shape.Of(4), [0.5, -1.0, 2.0, 0.25])); // broadcast over batch and step
+        var c = b.Parameter("c", Tensor.Scalar(0.1));                          // rank 0
+        var y = b.Apply("softplus", x * w + c);                               // NumPy's broadcasting; any op by name
+        var loss = b.Mean(b.Apply("pow", y, b.Constant(2.0)) - 0.5 * y, "loss");
+        var plan = Plan.Compile(b.Build(loss));
+        // </operators>
+        return plan;
+    }
 }
