@@ -36,9 +36,9 @@ type Evaluation private (plan: Plan, lean: bool, forBackward: bool) =
     let kinds = plan.Fast.Kinds
     let shared = if lean then plan.Shared else Unchecked.defaultof<_>
     let pool = if lean then shared.Sizes |> Array.map (fun c -> Array.zeroCreate<double> c) else null
-    // One spare entry past the last node: the second argument of every unary node (see FastPath.Arg1).
-    let scalarValues = Array.zeroCreate<double> (n + 1)
-    let scalarAdjoints = Array.zeroCreate<double> (n + 1)
+    // Spare entries past the last node: the second argument of every unary node (see FastPath.Arg1).
+    let scalarValues = Array.zeroCreate<double> (n + FastPath.Spares)
+    let scalarAdjoints = Array.zeroCreate<double> (n + FastPath.Spares)
     // ∂f_p/∂z_a and ∂f_p/∂z_b at 2p and 2p + 1 for every NodeKind.Scalar node, stored by the forward pass.
     let partials = Array.zeroCreate<double> (if plan.Fast.AnyScalar then 2 * n else 0)
     // Read only at larger nodes and nodes computed through Op.Forward: a plan of scalar nodes needs none
@@ -311,7 +311,7 @@ module Engine =
     ///
     /// A one-element node of an element-wise op hands its terms on as two products of λ_q with the
     /// partials the forward pass stored: no dispatch on the op, and no branch (a unary op's second term
-    /// lands in the spare entry past the last node).
+    /// lands in a spare entry past the last node).
     let backward (mode: Adjoints) (e: Evaluation) =
         let plan = e.Plan
         let out = plan.Output

@@ -62,8 +62,10 @@ type internal FastPath =
       Kinds: byte[]
       /// The element-wise rule of each NodeKind.Scalar node (null for the others).
       Kernels: ScalarKernel[]
-      /// First and second argument of each node: −1 for a leaf, and for a unary op's second the spare entry
-      /// n past the last node, so the passes treat every element-wise node as binary without a branch.
+      /// First and second argument of each node: −1 for a leaf, and for a unary op's second one of the
+      /// Spares entries past the last node, so the passes treat every element-wise node as binary without
+      /// a branch. Sixteen of them, in turn, so that the backward pass's additions into them (of zero) do
+      /// not chain every unary node through one memory location.
       Arg0: int[]
       Arg1: int[]
       /// Whether each node holds one element.
@@ -73,6 +75,9 @@ type internal FastPath =
       AllScalar: bool
       /// Whether any node is NodeKind.Scalar (so an evaluation stores partials).
       AnyScalar: bool }
+
+    /// The spare entries an evaluation keeps past the last node (see Arg1).
+    static member Spares = 16
 
 [<Sealed>]
 type internal SharedBuffers(valueBuffer: int[], adjointBuffer: int[], sizes: int[]) =
@@ -182,7 +187,7 @@ module internal PlanStages =
             let op = nodes.Ops[p]
             let a = nodes.Args[p]
             arg0[p] <- if a.Length > 0 then a[0] else -1
-            arg1[p] <- if a.Length > 1 then a[1] elif a.Length = 1 then n else -1
+            arg1[p] <- if a.Length > 1 then a[1] elif a.Length = 1 then n + (p &&& (FastPath.Spares - 1)) else -1
             let isScalar = nodes.Shapes[p].IsScalar
             scalar[p] <- isScalar
             let kind =

@@ -41,7 +41,13 @@ type Shape =
     member s.Equals(t: Shape) =
         let a = s.Raw
         let b = t.Raw
-        a.Length = b.Length && (Array.forall2 (=) a b)
+        if obj.ReferenceEquals(a, b) then true
+        elif a.Length <> b.Length then false
+        else
+            let mutable k = 0
+            while k < a.Length && a[k] = b[k] do
+                k <- k + 1
+            k = a.Length
 
     override s.Equals(o: obj) =
         match o with
@@ -66,12 +72,19 @@ type Shape =
 
     /// The number of elements in 64 bits (the product may not fit an int; then Count is −1).
     member s.LongCount =
-        let mutable count = 1L
-        for d in s.Raw do count <- count * int64 d
-        count
+        if s.Count >= 0 then int64 s.Count
+        else
+            let mutable count = 1L
+            for d in s.Raw do count <- count * int64 d
+            count
 
     /// Whether some dimension is zero or negative (graphs refuse such shapes).
-    static member HasEmptyDimension(s: Shape) = s.Raw |> Array.exists (fun d -> d <= 0)
+    static member HasEmptyDimension(s: Shape) =
+        let dims = s.Raw
+        let mutable k = 0
+        while k < dims.Length && dims[k] > 0 do
+            k <- k + 1
+        k < dims.Length
 
     /// The index in every dimension of the element at row-major offset k.
     member s.Unravel(k: int) : int[] =
@@ -84,7 +97,7 @@ type Shape =
         index
 
     /// Rank 0: one value.
-    static member Scalar = Shape([||], 1)
+    static member val Scalar = Shape(Array.Empty<int>(), 1)
 
     static member op_Equality(a: Shape, b: Shape) = a.Equals b
     static member op_Inequality(a: Shape, b: Shape) = not (a.Equals b)
