@@ -22,7 +22,8 @@ type OpKind =
 type internal ScalarKernel() =
     /// z = f(a, b).
     abstract Forward: a: double * b: double -> double
-    /// z = f(a, b); ∂f/∂a into partials[at] and ∂f/∂b into partials[at + 1] (0 for a unary op).
+    /// z = f(a, b); ∂f/∂a into partials[at] and ∂f/∂b into partials[at + 1]. A unary op leaves
+    /// partials[at + 1] as it is: the engine's is zero from the start, and nothing else writes it.
     abstract ForwardWithPartials: a: double * b: double * partials: double[] * at: int -> double
 
 /// An elementary function f_i: its name, arity, shape rule, forward and VJP in one value, so that a

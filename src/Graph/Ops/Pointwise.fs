@@ -42,7 +42,6 @@ type private UnaryKernel<'R when 'R :> IUnaryRule and 'R: struct>(rule: 'R) =
     override _.ForwardWithPartials(a, _, partials, at) =
         let z = rule.F a
         partials[at] <- rule.D(a, z)
-        partials[at + 1] <- 0.0
         z
 
 [<Sealed>]
