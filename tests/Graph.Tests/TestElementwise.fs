@@ -39,7 +39,7 @@ let private bits (x: double) = BitConverter.DoubleToInt64Bits x
 [<Fact>]
 let ``every element-wise op is found and has its one-element kernel`` () =
     let names = elementwise |> List.map _.Name
-    for expected in [ "add"; "sub"; "mul"; "div"; "pow"; "neg"; "scale"; "square"; "sigmoid"; "tanh"; "relu"; "exp"; "log"; "sin"; "cos"; "softplus" ] do
+    for expected in [ "add"; "sub"; "mul"; "div"; "neg"; "scale"; "square"; "sigmoid"; "tanh"; "relu"; "exp"; "log"; "sin"; "cos" ] do
         Assert.Contains(expected, names)
 
 [<Property(MaxTest = 300)>]
