@@ -266,6 +266,29 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         Assert.InRange(coreBytes.Length, 8 * 5000, 8 * 5000 + 32);
         Assert.True(Tensor.BitwiseEqual(core, serializer.Deserialize<Tensor>(coreBytes)));
     }
+
+    [Fact]
+    public void A_tensor_stored_in_the_version_1_format_reads_back_row_major()
+    {
+        // Version 1 wrote rows and cols, then the doubles column-major: parameter state stored before N-d
+        // tensors holds it. Made here from a version-2 payload of the same 2×3 matrix by rewriting its
+        // field: length 4 + 4·2 + 48 = 60 becomes 8 + 48 = 56, the marker −3 goes, the data is transposed.
+        var serializer = fixture.Client.ServiceProvider.GetRequiredService<Serializer>();
+        var matrix = new TensorData([2, 3], [1, 2, 3, 4, 5, 6]);
+        var v2 = serializer.SerializeToArray(matrix);
+        var marker = v2.AsSpan().IndexOf(new byte[] { 0xFD, 0xFF, 0xFF, 0xFF, 2, 0, 0, 0, 3, 0, 0, 0 });
+        // Orleans writes a length below 128 as the one byte 2n + 1.
+        Assert.True(marker > 0 && v2[marker - 1] == 2 * 60 + 1, $"the version-2 field is not where the test expects it: {Convert.ToHexString(v2)}");
+        var columnMajor = new double[] { 1, 4, 2, 5, 3, 6 };
+        var v1 = new List<byte>(v2[..(marker - 1)]) { 2 * 56 + 1 };
+        v1.AddRange(BitConverter.GetBytes(2));
+        v1.AddRange(BitConverter.GetBytes(3));
+        foreach (var x in columnMajor) v1.AddRange(BitConverter.GetBytes(x));
+        v1.AddRange(v2[(marker + 12 + 48)..]);
+        var read = serializer.Deserialize<TensorData>(v1.ToArray())!;
+        Assert.Equal(Shape.Of(2, 3), read.Shape);
+        Assert.Equal([1.0, 2, 3, 4, 5, 6], read.Data);
+    }
 }
 
 [Collection(OneSiloCollection.Name)]
