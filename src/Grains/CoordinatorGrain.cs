@@ -153,8 +153,8 @@ public sealed class CoordinatorGrain(
                 if (value.Dims is null || value.Data is null || value.Dims.Any(d => d < 0) || value.Data.LongLength != value.Dims.Aggregate(1L, (n, d) => n * d))
                     throw new ArgumentException($"evaluation {i}: node '{id}': a value of dimensions [{string.Join(", ", value.Dims ?? [])}] needs {(value.Dims ?? []).Aggregate(1L, (n, d) => n * d)} numbers, got {value.Data?.Length ?? 0}");
                 // One element binds any one-element node, as in the local engine.
-                if (value.Shape != shape && !(value.Shape.IsScalar && shape.IsScalar))
-                    throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.Shape} does not match the declared shape {shape}");
+                if (value.ShapeOf() != shape && !(value.ShapeOf().IsScalar && shape.IsScalar))
+                    throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.ShapeOf()} does not match the declared shape {shape}");
                 if (!messages.Fits(shape))
                     throw new ArgumentException($"evaluation {i}: node '{id}': {messages.TooLarge("a value", shape)}");
             }

@@ -365,7 +365,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private void CheckStored(ParameterState next)
     {
         if (!options.UseMemoryStorage) return;
-        var what = $"parameter '{_plan.Ids[_p]}' of shape {next.Value!.Shape}: its stored state ({(next.M is null ? "value" : "value and Adam moments")})";
+        var what = $"parameter '{_plan.Ids[_p]}' of shape {next.Value!.ShapeOf()}: its stored state ({(next.M is null ? "value" : "value and Adam moments")})";
         if (messages.TooLargeToStore(what, MessageSize.ParameterStateBytes(next.Value, next.M, next.V)) is { } why)
             throw new LimitExceededException("MaxMessageBodySize", messages.Limit, why);
     }
@@ -415,8 +415,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     {
         _ = Parameter;
         var shape = _plan.Shape(_p);
-        if (value.Shape != shape)
-            throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.Shape} does not match the declared shape {shape}");
+        if (value.ShapeOf() != shape)
+            throw new ArgumentException($"node '{_plan.Ids[_p]}': value of shape {value.ShapeOf()} does not match the declared shape {shape}");
         await Current();
         await Store(new ParameterState { Value = value });
     }

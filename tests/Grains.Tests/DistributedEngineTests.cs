@@ -286,7 +286,7 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
         foreach (var x in columnMajor) v1.AddRange(BitConverter.GetBytes(x));
         v1.AddRange(v2[(marker + 12 + 48)..]);
         var read = serializer.Deserialize<TensorData>(v1.ToArray())!;
-        Assert.Equal(Shape.Of(2, 3), read.Shape);
+        Assert.Equal(Shape.Of(2, 3), read.ShapeOf());
         Assert.Equal([1.0, 2, 3, 4, 5, 6], read.Data);
     }
 }

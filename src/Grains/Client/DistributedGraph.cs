@@ -109,7 +109,7 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
         static long Bytes(KeyValuePair<string, TensorData> g) => MessageSize.ParameterBytes(g.Key, g.Value.Data.LongLength);
         foreach (var g in items)
             if (Bytes(g) > MessageSize.Budget)
-                throw new ArgumentException($"parameter '{g.Key}': {MessageSize.TooLarge("a gradient", g.Value.Shape)}", nameof(gradients));
+                throw new ArgumentException($"parameter '{g.Key}': {MessageSize.TooLarge("a gradient", g.Value.ShapeOf())}", nameof(gradients));
         foreach (var part in MessageSize.Split(items, Bytes))
             await Grain.Step(version, settings, part.ToDictionary(g => g.Key, g => g.Value), step).WaitAsync(cancellationToken);
     }

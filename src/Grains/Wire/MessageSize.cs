@@ -159,7 +159,7 @@ public sealed class MessageSize
                 total += ItemOverhead + 2L * id.Length;
                 if (!seen.Add(value)) continue;
                 if (ItemBytes(value) > Budget)
-                    throw new ArgumentException($"evaluation {i}: node '{id}': {TooLarge("a value", value.Shape)}");
+                    throw new ArgumentException($"evaluation {i}: node '{id}': {TooLarge("a value", value.ShapeOf())}");
                 total += TensorBytes(value.Data.LongLength);
             }
         }

@@ -17,11 +17,14 @@ namespace Adjoint.Grains;
 [Immutable, Alias("adjoint.tensor.v1")]
 public sealed record TensorData(int[] Dims, double[] Data)
 {
-    /// <summary>The shape the dimensions make.</summary>
-    public Shape Shape => Shape.Of(Dims);
+    /// <summary>
+    /// The shape the dimensions make. A method, not a property: grain storage serializes a record's
+    /// properties as JSON (Redis), and the state must hold only the dimensions and the data.
+    /// </summary>
+    public Shape ShapeOf() => Shape.Of(Dims);
 
     /// <summary>The core's tensor over the same storage.</summary>
-    public Tensor ToTensor() => new(Shape, Data);
+    public Tensor ToTensor() => new(ShapeOf(), Data);
 
     /// <summary>The payload over the tensor's storage; the tensor must not be written afterwards.</summary>
     public static TensorData From(Tensor tensor) => new([.. tensor.Shape.Dims], tensor.Data);
