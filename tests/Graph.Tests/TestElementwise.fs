@@ -80,3 +80,44 @@ let ``array forward and VJP equal the one-element kernel element by element, bro
         let got = vjp op args exact lambda slot
         for j in 0 .. expected.Length - 1 do
             Assert.True(bits expected[j] = bits got.Data[j], $"{what}: VJP slot {slot} element {j}: {expected[j]:R} from the kernel, {got.Data[j]:R} from the array")
+
+[<Fact>]
+let ``pow and relu at their edges, by hand: the PyTorch conventions at a = 0 and b = 0, relu's kink`` () =
+    let pow = Ops.Elementwise.pow
+    let partials = Array.zeroCreate 2
+    // 0² = 0: ∂/∂a = 2·0 = 0, ∂/∂b masked to 0 (z·ln 0 would be 0·−∞ = NaN).
+    Assert.Equal(0.0, pow.Kernel.ForwardWithPartials(0.0, 2.0, partials, 0))
+    Assert.Equal<double>([| 0.0; 0.0 |], partials)
+    // 0⁰ = 1: ∂/∂a masked to 0 (0·0⁻¹ would be NaN), ∂/∂b = 0 (b ≥ 0 at a = 0).
+    Assert.Equal(1.0, pow.Kernel.ForwardWithPartials(0.0, 0.0, partials, 0))
+    Assert.Equal<double>([| 0.0; 0.0 |], partials)
+    // 2³ = 8: 3·2² = 12, 8·ln 2.
+    Assert.Equal(8.0, pow.Kernel.ForwardWithPartials(2.0, 3.0, partials, 0))
+    Assert.Equal<double>([| 12.0; 8.0 * Math.Log 2.0 |], partials)
+    // relu′(0) = 0, relu′(−0) = 0, relu′(tiny) = 1.
+    for x, d in [ 0.0, 0.0; -0.0, 0.0; 1e-300, 1.0; -1e-300, 0.0 ] do
+        Ops.Elementwise.relu.Kernel.ForwardWithPartials(x, 0.0, partials, 0) |> ignore
+        Assert.Equal(d, partials[0])
+
+[<Fact>]
+let ``a broadcast argument used twice and differentiated twice gets the reference's bits in both modes`` () =
+    // The broadcasting VJP sums into a destination that may hold an earlier adjoint, a scratch or a
+    // pooled buffer; it must start from −0.0 every time.
+    let rnd = Random 31
+    let b = GraphBuilder()
+    let x = b.Input("x", tensorOfShape (Shape.Of(3, 4)) (fun () -> uniform rnd -1.0 1.0))
+    let row = b.Parameter("row", tensorOfShape (Shape.Of(1, 4)) (fun () -> uniform rnd -1.0 1.0))
+    let c = b.Parameter("c", Tensor.Scalar 0.3)
+    let h = b.Tanh(x + row, "h")
+    let k = b.Apply("softplus", h * row - c)
+    let z = b.Sum(b.Apply("pow", b.Sigmoid(k + row), c + 1.0), "z")
+    let plan = Plan.Compile(b.Build z)
+    let values = Reference.forward plan null
+    for mode in [ Adjoints.All; Adjoints.InputsAndParameters ] do
+        let expected = Reference.backward mode plan values
+        let e = Evaluation(plan, mode)
+        for _ in 1..2 do
+            Engine.forward e
+            Engine.backward mode e
+            for p in 0 .. plan.Count - 1 do
+                if not (isNull expected[p]) then assertBitwise $"{mode} λ of {plan.Ids[p]}" expected[p] (e.AdjointAt p)
