@@ -61,9 +61,11 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     // allocation that costs a full collection); the builder copies it only if it is used again.
     let mutable indexShared = false
     let shapes = ResizeArray<Shape>()
+    let types = ResizeArray<ElementType>()
     let ancestors = ResizeArray<int[]>()
     // Argument shapes handed to Op.Shape, one array per arity, reused (no op keeps them).
     let shapeScratch = Array.init 4 (fun k -> Array.zeroCreate<Shape> k)
+    let typeScratch = Array.init 4 (fun k -> Array.zeroCreate<ElementType> k)
 
     /// An unnamed node's id: its op name and its declaration index ("sin123"), made as one string
     /// (concatenating the name with the index's own string would make two).
@@ -87,10 +89,11 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     /// The rules a node must meet to be added, in the order their errors take precedence; its shape and
     /// its ancestors as declaration indices and as ids.
     let check (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
-        if args.Length <> op.Arity then
-            raise (GraphException(WrongArity(id, op.Name, op.Arity, args.Length)))
+        if not (op.AcceptsArity args.Length) then
+            raise (GraphException(WrongArity(id, op.Name, op.ArityText, args.Length)))
         let resolved = Array.zeroCreate args.Length
         let argShapes = if args.Length < shapeScratch.Length then shapeScratch[args.Length] else Array.zeroCreate args.Length
+        let argTypes = if args.Length < typeScratch.Length then typeScratch[args.Length] else Array.zeroCreate args.Length
         let argIds = Array.zeroCreate args.Length
         let last = nodes.Count - 1
         for j in 0 .. args.Length - 1 do
@@ -104,6 +107,7 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
                 raise (GraphException(UnknownAncestor(id, a.Id)))
             resolved[j] <- k
             argShapes[j] <- shapes[k]
+            argTypes[j] <- types[k]
             argIds[j] <- a.Id
         if nodes.Count >= limits.MaxNodes then raise (GraphException(TooManyNodes(nodes.Count + 1, limits.MaxNodes)))
         let shape =
@@ -114,10 +118,18 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
                 raise (GraphException(TensorTooLarge(id, s, limits.MaxTensorElements)))
             | Ok s -> s
             | Error detail -> raise (GraphException(ShapeMismatch(id, op.Name, detail)))
+        let elementType =
+            match op.ElementType argTypes with
+            | Ok t -> t
+            | Error detail -> raise (GraphException(TypeMismatch(id, op.Name, detail)))
         match value with
         | Some v when v.Shape <> shape -> raise (GraphException(ValueShape(id, shape, v.Shape)))
-        | _ -> ()
-        struct (shape, resolved, argIds)
+        | Some v ->
+            match ElementType.firstInvalid elementType v.Data with
+            | -1 -> ()
+            | k -> raise (GraphException(ValueType(id, elementType, k, v.Data[k])))
+        | None -> ()
+        struct (shape, elementType, resolved, argIds)
 
     let add (id: string) (op: Op) (args: NodeRef[]) (value: Tensor option) =
         if indexShared then
@@ -130,7 +142,7 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
         let entry = &CollectionsMarshal.GetValueRefOrAddDefault(index, id, &exists)
         if exists then raise (GraphException(DuplicateId id))
         entry <- -1
-        let struct (shape, resolved, argIds) =
+        let struct (shape, elementType, resolved, argIds) =
             try
                 check id op args value
             with _ ->
@@ -138,6 +150,7 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
                 reraise ()
         entry <- nodes.Count
         shapes.Add shape
+        types.Add elementType
         ancestors.Add resolved
         nodes.Add { Id = id; Op = op; Ancestors = argIds; Value = value }
         { Id = id; Shape = shape; Builder = this }
@@ -177,6 +190,11 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     /// An input of the given shape (Shape.Scalar for a scalar), bound per evaluation.
     member _.Input(id: string, shape: Shape) = add id (Ops.Leaf.input shape) [||] None
 
+    /// An input of the given shape and element type (Int64 for class labels and indices, Bool for
+    /// masks), bound per evaluation.
+    member _.TypedInput(id: string, shape: Shape, elementType: ElementType) =
+        add id (Ops.Leaf.inputOf shape elementType) [||] None
+
     /// An input with a default value, used when an evaluation does not bind it.
     member _.Input(id: string, defaultValue: Tensor) = add id (Ops.Leaf.input defaultValue.Shape) [||] (Some defaultValue)
 
@@ -186,12 +204,18 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     /// A constant tensor.
     member _.Constant(id: string, value: Tensor) = stored id Ops.Leaf.constant value
 
+    /// A constant tensor of the given element type (integer indices, a boolean mask), checked to hold
+    /// values of that type.
+    member _.Constant(id: string, value: Tensor, elementType: ElementType) =
+        stored id (fun shape -> Ops.Leaf.constantOf shape elementType) value
+
     /// A constant scalar.
     member b.Constant(value: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
         b.Constant(id, Tensor.Scalar value)
 
-    /// Any catalogue op by name, with its attributes (null when it has none).
-    member _.Apply(op: string, args: NodeRef[], [<Optional; DefaultParameterValue(null: IReadOnlyDictionary<string, double>)>] attributes: IReadOnlyDictionary<string, double>, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+    /// Any catalogue op by name, with its attributes (null when it has none):
+    /// `Apply("sum", [| x |], dict [ "axes", OpAttribute.Of(0, 1) ])`.
+    member _.Apply(op: string, args: NodeRef[], [<Optional; DefaultParameterValue(null: IReadOnlyDictionary<string, OpAttribute>)>] attributes: IReadOnlyDictionary<string, OpAttribute>, [<Optional; DefaultParameterValue(null: string)>] id: string) =
         let attributes = if isNull attributes then Dictionary() :> IReadOnlyDictionary<_, _> else attributes
         match Catalogue.compute op attributes with
         | Ok o -> apply id o args
@@ -199,6 +223,12 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
 
     /// Any catalogue op without attributes by name: `Apply("softplus", x)`, `Apply("pow", a, b)`.
     member b.Apply(op: string, [<System.ParamArray>] args: NodeRef[]) = b.Apply(op, args, null, null)
+
+    /// The element type of a node already added.
+    member _.ElementTypeOf(node: NodeRef) =
+        match index.TryGetValue node.Id with
+        | true, k when k >= 0 -> types[k]
+        | _ -> raise (GraphException(UnknownAncestor("(query)", node.Id)))
 
     /// a + b.
     member _.Add(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.add a b
@@ -246,8 +276,18 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     member _.SoftmaxCrossEntropy(logits: NodeRef, targets: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
         apply2 id Ops.Loss.softmaxCrossEntropy logits targets
 
+    // Typed methods of the op families (each family's ops also reach here by name through Apply).
+    // --- shape ops ---
+    // --- indexing ops ---
+    // --- reductions over axes ---
+    // --- element-wise ops with attributes ---
+    // --- linear algebra ---
+    // --- neural-network ops ---
+    // --- normalisation ---
+    // --- convolution and pooling ---
+
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =
         if isNull output.Id then raise (GraphException(MissingOutput "(null)"))
         indexShared <- true
-        Graph.OfChecked(nodes.ToArray(), output.Id, index, ancestors.ToArray(), shapes.ToArray())
+        Graph.OfChecked(nodes.ToArray(), output.Id, index, ancestors.ToArray(), shapes.ToArray(), types.ToArray())

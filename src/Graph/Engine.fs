@@ -182,6 +182,12 @@ type Evaluation private (plan: Plan, lean: bool, forBackward: bool) =
         // One element binds any one-element node (a rank-0 scalar to a 1×1 input), as in version 1.
         if value.Shape <> shapes[p] && not (value.IsScalar && shapes[p].IsScalar) then
             invalidArg "value" $"node '{id}': value of shape {value.Shape} does not match the declared shape {shapes[p]}"
+        match op with
+        | :? Ops.Leaf.LeafOp as leaf when leaf.DeclaredType <> ElementType.Float64 ->
+            match ElementType.firstInvalid leaf.DeclaredType value.Data with
+            | -1 -> ()
+            | k -> invalidArg "value" (GraphError.ValueType(id, leaf.DeclaredType, k, value.Data[k])).Message
+        | _ -> ()
         if shapes[p].IsScalar then scalarValues[p] <- value.Data[0]
         else Array.Copy(value.Data, values[p].Data, value.Count)
         bound[p] <- true

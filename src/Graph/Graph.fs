@@ -20,9 +20,10 @@ type Node =
             && n.Op.Name = m.Op.Name
             && n.Op.Kind = m.Op.Kind
             && (n.Op.Kind = OpKind.Compute || n.Op.Shape [||] = m.Op.Shape [||])
-            && Seq.forall2 (fun (a: KeyValuePair<string, double>) (b: KeyValuePair<string, double>) -> a.Key = b.Key && a.Value = b.Value)
-                (n.Op.Attributes |> Seq.sortBy _.Key) (m.Op.Attributes |> Seq.sortBy _.Key)
+            && n.Op.ElementType [||] = m.Op.ElementType [||]
             && n.Op.Attributes.Count = m.Op.Attributes.Count
+            && Seq.forall2 (fun (a: KeyValuePair<string, OpAttribute>) (b: KeyValuePair<string, OpAttribute>) -> a.Key = b.Key && a.Value.Equals b.Value)
+                (n.Op.Attributes |> Seq.sortBy _.Key) (m.Op.Attributes |> Seq.sortBy _.Key)
             && n.Ancestors = m.Ancestors
             && (match n.Value, m.Value with
                 | Some a, Some b -> Tensor.BitwiseEqual(a, b)
@@ -47,7 +48,7 @@ type Limits =
 type GraphError =
     | DuplicateId of node: string
     | UnknownAncestor of node: string * ancestor: string
-    | WrongArity of node: string * op: string * expected: int * actual: int
+    | WrongArity of node: string * op: string * expected: string * actual: int
     | Cycle of nodes: string list
     | ShapeMismatch of node: string * op: string * detail: string
     | MissingValue of node: string * op: string
@@ -59,6 +60,8 @@ type GraphError =
     | TooManyNodes of count: int * limit: int
     | TensorTooLarge of node: string * shape: Shape * limit: int64
     | BadShape of node: string * shape: Shape
+    | TypeMismatch of node: string * op: string * detail: string
+    | ValueType of node: string * elementType: ElementType * index: int * value: double
 
     member e.Message =
         match e with
@@ -76,6 +79,9 @@ type GraphError =
         | TooManyNodes(count, limit) -> $"the graph has {count} nodes, more than the limit of {limit}"
         | TensorTooLarge(n, s, limit) -> $"node '{n}': a value of shape {s} has more than the limit of {limit} elements"
         | BadShape(n, s) -> $"node '{n}': dimensions must be positive, got shape {s}"
+        | TypeMismatch(n, op, detail) -> $"node '{n}': element type mismatch in op '{op}': {detail}"
+        | ValueType(n, t, k, v) ->
+            $"node '{n}': a {ElementType.name t} value must hold {ElementType.expectation t} in every element, got {v:R} at flat index {k}"
 
 /// Raised when a graph or a request on it is invalid; `Error` says what and where.
 exception GraphException of GraphError with
@@ -84,7 +90,7 @@ exception GraphException of GraphError with
 /// A validated, immutable DAG with one chosen output z_n.
 [<Sealed>]
 type Graph private (nodes: Node[], output: string, index: Dictionary<string, int>, order: int[], shapes: Shape[],
-                    ancestors: int[][]) =
+                    types: ElementType[], ancestors: int[][]) =
 
     /// The nodes in the order they were declared.
     member _.Nodes: IReadOnlyList<Node> = nodes
@@ -98,6 +104,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     member internal _.Order = order
     /// The shape of every node, by declaration index.
     member internal _.Shapes = shapes
+    /// The element type of every node, by declaration index.
+    member internal _.Types = types
     /// The declaration indices of every node's ancestors, in argument order.
     member internal _.AncestorIndices = ancestors
 
@@ -108,11 +116,13 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
         | _ -> raise (KeyNotFoundException $"no node '{id}' in the graph")
     member g.Node(id: string) = nodes[g.IndexOf id]
     member g.ShapeOf(id: string) = shapes[g.IndexOf id]
+    /// The element type of a node's value: declared for leaves, inferred for the others.
+    member g.ElementTypeOf(id: string) = types[g.IndexOf id]
 
     /// The same nodes with another output.
     member _.WithOutput(newOutput: string) =
         if not (index.ContainsKey newOutput) then raise (GraphException(MissingOutput newOutput))
-        Graph(nodes, newOutput, index, order, shapes, ancestors)
+        Graph(nodes, newOutput, index, order, shapes, types, ancestors)
 
     /// Same nodes (id, op, attributes, ancestors, values bit for bit) in the same order, same output.
     override _.Equals(o: obj) =
@@ -136,8 +146,8 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
             let ancestorsOf =
                 nodes
                 |> Array.map (fun n ->
-                    if n.Ancestors.Length <> n.Op.Arity then
-                        fail (WrongArity(n.Id, n.Op.Name, n.Op.Arity, n.Ancestors.Length))
+                    if not (n.Op.AcceptsArity n.Ancestors.Length) then
+                        fail (WrongArity(n.Id, n.Op.Name, n.Op.ArityText, n.Ancestors.Length))
                     n.Ancestors
                     |> Array.map (fun a ->
                         match index.TryGetValue a with
@@ -145,6 +155,7 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
                         | _ -> fail (UnknownAncestor(n.Id, a))))
             let order = Graph.TopologicalOrder(nodes, ancestorsOf) |> Result.defaultWith (Cycle >> fail)
             let shapes = Array.zeroCreate nodes.Length
+            let types = Array.zeroCreate nodes.Length
             for i in order do
                 let n = nodes[i]
                 match n.Op.Shape(ancestorsOf[i] |> Array.map (fun j -> shapes[j])) with
@@ -153,12 +164,19 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
                     fail (TensorTooLarge(n.Id, s, limits.MaxTensorElements))
                 | Ok s -> shapes[i] <- s
                 | Error detail -> fail (ShapeMismatch(n.Id, n.Op.Name, detail))
+                match n.Op.ElementType(ancestorsOf[i] |> Array.map (fun j -> types[j])) with
+                | Ok t -> types[i] <- t
+                | Error detail -> fail (TypeMismatch(n.Id, n.Op.Name, detail))
                 match n.Op.Kind, n.Value with
                 | (OpKind.Parameter | OpKind.Constant), None -> fail (MissingValue(n.Id, n.Op.Name))
                 | _, Some v when v.Shape <> shapes[i] -> fail (ValueShape(n.Id, shapes[i], v.Shape))
+                | _, Some v ->
+                    match ElementType.firstInvalid types[i] v.Data with
+                    | -1 -> ()
+                    | k -> fail (ValueType(n.Id, types[i], k, v.Data[k]))
                 | _ -> ()
             if not (index.ContainsKey output) then fail (MissingOutput output)
-            Ok(Graph(nodes, output, index, order, shapes, ancestorsOf))
+            Ok(Graph(nodes, output, index, order, shapes, types, ancestorsOf))
         with GraphException e ->
             Error e
 
@@ -168,9 +186,9 @@ type Graph private (nodes: Node[], output: string, index: Dictionary<string, int
     /// A graph from a builder that has already checked every node as it was added (ids, arities, shapes,
     /// values) and resolved its ancestors; declaration order is topological by construction.
     static member internal OfChecked(nodes: Node[], output: string, index: Dictionary<string, int>, ancestors: int[][],
-                                     shapes: Shape[]) =
+                                     shapes: Shape[], types: ElementType[]) =
         if not (index.ContainsKey output) then raise (GraphException(MissingOutput output))
-        Graph(nodes, output, index, Array.init nodes.Length id, shapes, ancestors)
+        Graph(nodes, output, index, Array.init nodes.Length id, shapes, types, ancestors)
 
     /// Validates the nodes and builds the graph; raises GraphException naming the node at fault.
     static member Create(nodes: Node seq, output: string, limits: Limits) =

@@ -169,11 +169,30 @@ let private readValue (source: Source) (e: JsonElement) (declared: Shape option)
     | _ when source.Version = 1 && t.Rank = 1 -> t.Reshape(Shape.Of(t.Count, 1))
     | _ -> t
 
+let private readAttribute (e: JsonElement) path =
+    match e.ValueKind with
+    | JsonValueKind.Number ->
+        // An integer only when written as one: 3 is an Int, 3.0 and 3e0 are numbers.
+        let raw = e.GetRawText()
+        match e.TryGetInt32() with
+        | true, i when not (raw.Contains '.' || raw.Contains 'e' || raw.Contains 'E') -> OpAttribute.Int i
+        | _ -> OpAttribute.Float(number e path)
+    | JsonValueKind.True -> OpAttribute.Bool true
+    | JsonValueKind.False -> OpAttribute.Bool false
+    | JsonValueKind.String -> OpAttribute.Text(e.GetString())
+    | JsonValueKind.Array ->
+        OpAttribute.Ints
+            [| for i, x in Seq.indexed (e.EnumerateArray()) ->
+                   match x.ValueKind, x.TryGetInt32() with
+                   | JsonValueKind.Number, (true, v) when not (x.GetRawText().Contains '.') -> v
+                   | k, _ -> fail $"{path}[{i}]" $"expected an integer, got {(if k = JsonValueKind.Number then x.GetRawText() else kindName k)}" |]
+    | k -> fail path $"expected a number, an integer, a list of integers, a boolean or a string, got {kindName k}"
+
 let private readAttributes (e: JsonElement) path =
-    expect JsonValueKind.Object "an object of numbers" path e
-    let d = Dictionary<string, double>()
+    expect JsonValueKind.Object "an object of attributes" path e
+    let d = Dictionary<string, OpAttribute>()
     for p in e.EnumerateObject() do
-        d[p.Name] <- number p.Value $"{path}.{p.Name}"
+        d[p.Name] <- readAttribute p.Value $"{path}.{p.Name}"
     d :> IReadOnlyDictionary<_, _>
 
 /// A value from the side file, read when its node's declared shape is known.
@@ -182,7 +201,7 @@ type private SideValue = { Path: string; Read: Shape option -> Tensor }
 let private readNode (source: Source) (sideValues: IReadOnlyDictionary<string, SideValue>) (i: int) (e: JsonElement) =
     let path = $"nodes[{i}]"
     expect JsonValueKind.Object "a node object" path e
-    onlyFields [ "id"; "op"; "shape"; "ancestors"; "attributes"; "value"; "description" ] e path
+    onlyFields [ "id"; "op"; "shape"; "dtype"; "ancestors"; "attributes"; "value"; "description" ] e path
     let id = str (required e "id" path) $"{path}.id"
     if String.IsNullOrWhiteSpace id then fail $"{path}.id" "a node id must not be empty"
     let opName = str (required e "op" path) $"{path}.op"
@@ -212,17 +231,27 @@ let private readNode (source: Source) (sideValues: IReadOnlyDictionary<string, S
                 | None, None ->
                     let article = if opName = "input" then "an" else "a"
                     fail path $"{article} {opName} needs a 'shape' or a 'value'"
-            match Catalogue.leaf opName shape with
+            let elementType =
+                match property e "dtype" with
+                | None -> ElementType.Float64
+                | Some t ->
+                    match ElementType.tryParse (str t $"{path}.dtype") with
+                    | Some t -> t
+                    | None -> fail $"{path}.dtype" $"unknown element type '{t.GetString()}' (expected float64, int64 or bool)"
+            match Catalogue.leafOf opName shape elementType with
             | Ok op -> op
-            | Error m -> fail $"{path}.op" m
+            | Error m -> fail (if elementType <> ElementType.Float64 then $"{path}.dtype" else $"{path}.op") m
         else
+            if (property e "dtype").IsSome then
+                fail $"{path}.dtype" $"a computed node's element type follows from its op ('{opName}'); only leaves declare one"
             let attributes =
                 match property e "attributes" with
                 | Some a -> readAttributes a $"{path}.attributes"
                 | None -> Dictionary() :> IReadOnlyDictionary<_, _>
-            match Catalogue.compute opName attributes with
+            match Catalogue.computeOrBlame opName attributes with
             | Ok op -> op
-            | Error m -> fail (if Catalogue.tryFind opName |> Option.isSome then $"{path}.attributes" else $"{path}.op") m
+            | Error(Some attribute, m) -> fail $"{path}.attributes.{attribute}" m
+            | Error(None, m) -> fail (if Catalogue.tryFind opName |> Option.isSome then $"{path}.attributes" else $"{path}.op") m
     { Id = id; Op = op; Ancestors = ancestors; Value = value }
 
 let private parseDocument (text: string) (source: string) =
@@ -261,7 +290,9 @@ let private pathOf (nodes: JsonElement) (error: GraphError) =
     | UnknownAncestor(n, _) -> indexOf n |> Option.map (fun p -> p + ".ancestors") |> Option.defaultValue "nodes"
     | WrongArity(n, _, _, _) -> indexOf n |> Option.map (fun p -> p + ".ancestors") |> Option.defaultValue "nodes"
     | ShapeMismatch(n, _, _)
+    | TypeMismatch(n, _, _)
     | UnknownOp(n, _) -> indexOf n |> Option.defaultValue "nodes"
+    | ValueType(n, _, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
     | MissingValue(n, _)
     | ValueShape(n, _, _) -> indexOf n |> Option.map (fun p -> p + ".value") |> Option.defaultValue "nodes"
     | MissingOutput _
@@ -376,13 +407,25 @@ let write (indented: bool) (graph: Graph) : string =
                 w.WriteStartArray "shape"
                 for d in (graph.ShapeOf n.Id).Dims do w.WriteNumberValue d
                 w.WriteEndArray()
+                let t = graph.ElementTypeOf n.Id
+                if t <> ElementType.Float64 then w.WriteString("dtype", ElementType.name t)
             if n.Ancestors.Length > 0 then
                 w.WriteStartArray "ancestors"
                 for a in n.Ancestors do w.WriteStringValue a
                 w.WriteEndArray()
             if n.Op.Attributes.Count > 0 then
                 w.WriteStartObject "attributes"
-                for KeyValue(k, v) in n.Op.Attributes do w.WriteNumber(k, v)
+                for KeyValue(k, v) in n.Op.Attributes |> Seq.sortBy _.Key do
+                    w.WritePropertyName k
+                    match v with
+                    | OpAttribute.Float x -> w.WriteNumberValue x
+                    | OpAttribute.Int x -> w.WriteNumberValue x
+                    | OpAttribute.Ints xs ->
+                        w.WriteStartArray()
+                        for x in xs do w.WriteNumberValue x
+                        w.WriteEndArray()
+                    | OpAttribute.Bool x -> w.WriteBooleanValue x
+                    | OpAttribute.Text x -> w.WriteStringValue x
                 w.WriteEndObject()
             match n.Value with
             | Some v ->

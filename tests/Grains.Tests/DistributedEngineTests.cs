@@ -91,6 +91,24 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Random_graphs_of_every_op_of_the_catalogue_equal_the_local_engine_bitwise()
+    {
+        // Every op twice per graph, each with a shape class and attributes of its row in the op table
+        // (tests/OpTable), its arguments leaves or computed from earlier ops; two seeds.
+        var ops = Adjoint.OpTable.RandomOpGraph.allOps();
+        foreach (var seed in new[] { 1, 2 })
+        {
+            var core = Adjoint.OpTable.RandomOpGraph.build(seed, ops, 2);
+            foreach (var op in ops) Assert.Contains(core.Nodes, n => n.Op.Name == op);
+            var graph = NewGraph("ops");
+            var deployed = await graph.Deploy(core);
+            await RunAndCompare(graph, deployed.Version, core,
+                [null, new Dictionary<string, Tensor>(Adjoint.OpTable.RandomOpGraph.inputs(core, seed))],
+                new BatchOptions { Mode = AdjointMode.All, ReportValues = true });
+        }
+    }
+
+    [Fact]
     public async Task A_batch_of_1000_evaluations_comes_back_in_submission_order()
     {
         var core = Graphs.TwoLayer();

@@ -18,9 +18,10 @@ let private elementwise =
     |> List.choose (fun name ->
         match Catalogue.tryFind name with
         | Some e ->
-            let attributes = Collections.Generic.Dictionary<string, double>(dict [ for a in e.Attributes -> a, 0.75 ])
-            let op = e.Make attributes
-            if op.IsElementwise then Some op else None
+            let attributes = Collections.Generic.Dictionary<string, OpAttribute>(dict [ for a in e.Attributes -> a.Name, OpAttribute.Float 0.75 ])
+            match Catalogue.compute name attributes with
+            | Ok op when op.IsElementwise -> Some op
+            | _ -> None
         | None -> None)
 
 /// The offset in an argument of shape `arg` broadcast to `out` of the output element at offset k,
@@ -46,7 +47,7 @@ let ``every element-wise op is found and has its one-element kernel`` () =
 let ``array forward and VJP equal the one-element kernel element by element, broadcast terms summed in output order`` (seed: int) =
     let rnd = Random seed
     let op = elementwise[rnd.Next elementwise.Length]
-    let classes = if op.Arity = 1 then TestOps.unaryClasses else TestOps.binaryClasses
+    let classes = if op.Arity = 1 then Adjoint.OpTable.Row.unaryClasses else Adjoint.OpTable.Row.binaryClasses
     let c = classes[rnd.Next classes.Length]
     // Values where every op is defined (log, pow's base and div's denominator positive).
     let args = c.Shapes |> List.map (fun s -> tensorOfShape s (fun () -> uniform rnd 0.25 2.0)) |> Array.ofList

@@ -97,9 +97,9 @@ let ``an intermediate scalar as z_n: λ = 1 there, its ancestors' by closed form
 // Remark 1: Forward once per compute node, Vjp once per edge whose ends both need an adjoint.
 
 /// Counts the calls of one node's op and delegates everything to it.
-type CountingOp(inner: Op, id: string, forwards: Dictionary<string, int>, vjps: Dictionary<struct (string * int), int>) =
+type CountingOp(inner: Op, id: string, forwards: Dictionary<string, int>, vjps: Dictionary<struct (string * int), int>) as this =
     inherit Op(inner.Name, inner.Arity, inner.Kind)
-    override _.Attributes = inner.Attributes
+    do this.Attributes <- inner.Attributes
     override _.Shape shapes = inner.Shape shapes
     override _.Forward(args, out) =
         forwards[id] <- (match forwards.TryGetValue id with | true, n -> n | _ -> 0) + 1

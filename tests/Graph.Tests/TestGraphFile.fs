@@ -134,7 +134,7 @@ let ``extreme doubles survive save and load bit for bit`` () =
     GraphFile.save g (dir.File "g.json")
     let back = GraphFile.load (dir.File "g.json")
     assertBitwise "p" p (back.Node "p").Value.Value
-    Assert.Equal(1.0 / 3.0, (back.Node "s").Op.Attributes["factor"])
+    Assert.Equal(OpAttribute.Float(1.0 / 3.0), (back.Node "s").Op.Attributes["factor"])
     Assert.Equal(g, back)
 
 [<Fact>]
@@ -261,7 +261,7 @@ let private errorTable =
       "fractional dimension", "nodes[0].shape[1]", "a dimension must be a positive integer, got 1.5",
       document [ x.Replace("[3, 1]", "[3, 1.5]"); w; h; s; loss ]
       "unknown field in a node", "nodes[2].ancestor",
-      "unknown field 'ancestor' (expected one of: id, op, shape, ancestors, attributes, value, description)",
+      "unknown field 'ancestor' (expected one of: id, op, shape, dtype, ancestors, attributes, value, description)",
       document [ x; w; h.Replace("ancestors", "ancestor"); s; loss ]
       "unknown field at the root", "outptu",
       "unknown field 'outptu' (expected one of: format, version, output, values, nodes, description)",
@@ -284,9 +284,9 @@ let private errorTable =
       withOutput "zz" [ x; w; h; s; loss ]
       "scale without its factor", "nodes[3].attributes", "op 'scale' needs attribute 'factor'",
       document [ x; w; h; s.Replace("sigmoid", "scale"); loss ]
-      "attribute not a number", "nodes[3].attributes.factor", "expected a number, got a string",
+      "attribute not a number", "nodes[3].attributes.factor", "op 'scale' attribute 'factor' must be a number, got \"2\"",
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"scale\", \"attributes\": { \"factor\": \"2\" }"); loss ]
-      "unknown attribute", "nodes[3].attributes", "op 'sigmoid' has no attribute 'factor'",
+      "unknown attribute", "nodes[3].attributes.factor", "op 'sigmoid' has no attribute 'factor'",
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"sigmoid\", \"attributes\": { \"factor\": 2 }"); loss ]
       "ragged rows", "nodes[1].value[1]", "has 1 entries where the first list at this depth has 3",
       document [ x; w.Replace("[[1, 2, 3]]", "[[1, 2, 3], [4]]"); h; s; loss ]

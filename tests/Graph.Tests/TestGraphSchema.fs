@@ -150,4 +150,4 @@ let ``root fields are checked: version, format, an .npz side file in version 1, 
     rejected "" ("""{ "version": 2, "nodes": [ """ + node + " ] }")
     rejected "/nodes" ("""{ "version": 2, "output": "loss", "nodes": [] }""")
     rejected "/nodes/0/id" (v2 ("""{ "id": " ", "op": "input", "shape": [2] }, """ + loss))
-    rejected "/nodes/2/attributes/factor" (v2 (node + """, { "id": "s", "op": "scale", "ancestors": ["x"], "attributes": { "factor": "2" } }"""))
+    rejected "/nodes/2/attributes/factor" (v2 (node + """, { "id": "s", "op": "scale", "ancestors": ["x"], "attributes": { "factor": [0.5] } }"""))

@@ -79,7 +79,7 @@ public sealed class CoreFuzzTests(ITestOutputHelper log)
                 var op = OpNames[r.Next(OpNames.Length)];
                 var arity = r.Next(10) == 0 ? r.Next(0, 4) : Catalogue.compute(op, op == "scale" ? Factor : NoAttributes) is { IsOk: true } made ? made.ResultValue.Arity : 1;
                 var args = Enumerable.Range(0, arity).Select(_ => r.Next(20) == 0 ? new NodeRef("ghost", Shape.Scalar, null) : refs[r.Next(refs.Count)]).ToArray();
-                var attributes = op == "scale" && r.Next(8) > 0 ? new Dictionary<string, double> { ["factor"] = Number(r) } : null;
+                var attributes = op == "scale" && r.Next(8) > 0 ? new Dictionary<string, OpAttribute> { ["factor"] = OpAttribute.Of(Number(r)) } : null;
                 log.AppendLine($"n{k} = {op}({string.Join(", ", args.Select(a => a.Id))}){(attributes is null ? "" : $" factor={attributes["factor"]}")}");
                 refs.Add(b.Apply(op, args, attributes, "n" + k));
             }
@@ -132,8 +132,8 @@ public sealed class CoreFuzzTests(ITestOutputHelper log)
             ? outcome
             : $"CRASH: an error that names nothing: {message}";
 
-    private static readonly Dictionary<string, double> Factor = new() { ["factor"] = 1 };
-    private static readonly Dictionary<string, double> NoAttributes = [];
+    private static readonly Dictionary<string, OpAttribute> Factor = new() { ["factor"] = OpAttribute.Of(1.0) };
+    private static readonly Dictionary<string, OpAttribute> NoAttributes = [];
 
     private static int Dimension(Random r) => r.Next(40) switch
     {

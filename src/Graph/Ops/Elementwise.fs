@@ -65,7 +65,7 @@ type NegRule =
         member _.F x = -x
         member _.D(_, _) = -1.0
 
-let neg = Unary("neg", NegRule(), Reads.Nothing, null, Action<_, _>(Vec.neg), null) :> Op
+let neg = Unary("neg", NegRule(), Reads.Nothing, Action<_, _>(Vec.neg), null) :> Op
 
 /// c·x; f′ = c.
 [<Struct>]
@@ -75,8 +75,9 @@ type ScaleRule(factor: double) =
         member _.D(_, _) = factor
 
 let scale (factor: double) =
-    let attributes = Dictionary<string, double>(dict [ "factor", factor ]) :> IReadOnlyDictionary<_, _>
-    Unary("scale", ScaleRule factor, Reads.Nothing, attributes, Action<_, _>(Vec.scale factor), null) :> Op
+    let op = Unary("scale", ScaleRule factor, Reads.Nothing, Action<_, _>(Vec.scale factor), null) :> Op
+    op.Attributes <- dict [ "factor", OpAttribute.Float factor ] |> Dictionary :> IReadOnlyDictionary<_, _>
+    op
 
 /// x²; f′ = 2x.
 [<Struct>]
@@ -95,7 +96,7 @@ type SigmoidRule =
         member _.F x = 1.0 / (1.0 + Math.Exp(-x))
         member _.D(_, y) = (1.0 - y) * y
 
-let sigmoid = Unary("sigmoid", SigmoidRule(), Reads.Output, null, Action<_, _>(Vec.sigmoid), Action<_, _, _>(Vec.sigmoidVjp)) :> Op
+let sigmoid = Unary("sigmoid", SigmoidRule(), Reads.Output, Action<_, _>(Vec.sigmoid), Action<_, _, _>(Vec.sigmoidVjp)) :> Op
 
 /// tanh x; f′ = 1 − y².
 [<Struct>]
@@ -160,3 +161,26 @@ type SoftplusRule =
         member _.D(x, _) = 1.0 / (1.0 + Math.Exp(-x))
 
 let softplus = Unary("softplus", SoftplusRule(), Reads.Argument) :> Op
+
+let private unaryRule = "x: any shape → the same shape"
+let private binaryRule = "a, b: shapes that broadcast (NumPy) → the broadcast shape"
+
+/// The element-wise ops' catalogue entries.
+let entries =
+    [ Spec.fixedOp add "a + b" binaryRule
+      Spec.fixedOp sub "a − b" binaryRule
+      Spec.fixedOp mul "a ⊙ b" binaryRule
+      Spec.fixedOp div "a ⊘ b" binaryRule
+      Spec.fixedOp pow "aᵇ (∂/∂b taken as 0 where a = 0, b ≥ 0)" binaryRule
+      Spec.fixedOp neg "−x" unaryRule
+      { Name = "scale"; Arity = "1"; MinArity = 1; Attributes = [ Spec.float "factor" "the constant c" ]
+        Summary = "c·x"; ShapeRule = unaryRule; Make = fun a -> scale (a.Float "factor") }
+      Spec.fixedOp square "x²" unaryRule
+      Spec.fixedOp sigmoid "σ(x) = 1/(1 + e⁻ˣ)" unaryRule
+      Spec.fixedOp tanh "tanh x" unaryRule
+      Spec.fixedOp relu "max(x, 0) (derivative 0 at 0)" unaryRule
+      Spec.fixedOp exp "eˣ" unaryRule
+      Spec.fixedOp log "ln x" unaryRule
+      Spec.fixedOp sin "sin x" unaryRule
+      Spec.fixedOp cos "cos x" unaryRule
+      Spec.fixedOp softplus "ln(1 + eˣ), stable for large |x|" unaryRule ]

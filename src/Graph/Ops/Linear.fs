@@ -71,3 +71,10 @@ let solve =
                 Gemm.gemm false true lb out 0.0 dest
                 Vec.neg dest.Data dest.Data
         override _.VjpReadsOutput = true }
+
+/// The linear-algebra ops' catalogue entries.
+let entries =
+    [ Spec.fixedOp matmul "A B" "A: (m, n), B: (n, p) → (m, p)"
+      Spec.fixedOp transpose "Xᵀ of a matrix" "X: (m, n) → (n, m)"
+      Spec.fixedOp addRow "X + 1 bᵀ, a row added to every row" "X: (m, n), b: (1, n) → (m, n)"
+      Spec.fixedOp solve "A⁻¹ B by LU (fails on a singular A)" "A: (n, n), B: (n, p) → (n, p)" ]

@@ -54,3 +54,8 @@ let softmaxCrossEntropy =
                 for r in 0 .. m - 1 do
                     for i in r * k .. r * k + k - 1 do
                         dest.Data[i] <- -w * (z.Data[i] - lse[r]) }
+
+/// The losses' catalogue entries.
+let entries =
+    [ Spec.fixedOp softmaxCrossEntropy "mean over rows of −Σ_c y_c log softmax(z)_c, classes on the last axis"
+          "logits: (…, k), targets: (…, k) → ()" ]

@@ -33,8 +33,6 @@ type Reads =
     | Output = 2
     | Both = 3
 
-let private none: IReadOnlyDictionary<string, double> = Dictionary() :> _
-
 [<Sealed>]
 type private UnaryKernel<'R when 'R :> IUnaryRule and 'R: struct>(rule: 'R) =
     inherit ScalarKernel()
@@ -59,16 +57,14 @@ type private BinaryKernel<'R when 'R :> IBinaryRule and 'R: struct>(rule: 'R) =
 /// bounds how far it strays from f.
 [<Sealed>]
 type Unary<'R when 'R :> IUnaryRule and 'R: struct>
-    (name: string, rule: 'R, reads: Reads, attributes: IReadOnlyDictionary<string, double>, fastForward: Action<double[], double[]>,
-     fastVjp: Action<double[], double[], double[]>) as this =
+    (name: string, rule: 'R, reads: Reads, fastForward: Action<double[], double[]>, fastVjp: Action<double[], double[], double[]>) as this =
     inherit Op(name, 1, OpKind.Compute)
     do this.Kernel <- UnaryKernel<'R>(rule)
 
-    new(name, rule, reads) = Unary<'R>(name, rule, reads, none, null, null)
+    new(name, rule, reads) = Unary<'R>(name, rule, reads, null, null)
 
     /// The rule this op was derived from.
     member _.Rule = rule
-    override _.Attributes = if isNull attributes then none else attributes
     override _.VjpReadsArgs = reads.HasFlag Reads.Argument
     override _.VjpReadsOutput = reads.HasFlag Reads.Output
     override _.Shape s = Ok s[0]

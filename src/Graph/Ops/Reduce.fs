@@ -30,3 +30,9 @@ let sqnorm =
         override _.Shape s = toScalar s
         override _.Forward(args, out) = out.Data[0] <- Vec.dot args[0].Data args[0].Data
         override _.Vjp(args, _, adjoint, _, dest) = Vec.scale (2.0 * adjoint.Data[0]) args[0].Data dest.Data }
+
+/// The whole-tensor reductions' catalogue entries.
+let entries =
+    [ Spec.fixedOp sum "Σ of all elements" "x: any shape → ()"
+      Spec.fixedOp mean "mean of all elements" "x: any shape → ()"
+      Spec.fixedOp sqnorm "‖x‖², the sum of squares" "x: any shape → ()" ]
