@@ -6,7 +6,8 @@ namespace Adjoint.Cli;
 /// <summary>Writes results as text for people or as one JSON document for programs (<c>--json</c>).</summary>
 internal static class Output
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping: op summaries and ids print as written (σ, ⊙), not as \u escapes.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>A tensor as JSON: a number for one element, else nested lists, one level per dimension (row-major).</summary>
     public static JsonNode Tensor(Adjoint.Tensor t)

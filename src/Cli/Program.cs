@@ -83,8 +83,12 @@ namespace Adjoint.Cli
             var models = new Command("models", "The models deployed on a cluster (--cluster REDIS): list, describe, read, export, undeploy.")
             { modelsList, modelsDescribe, modelsRead, modelsExport, modelsUndeploy };
 
+            var opName = new Argument<string?>("NAME") { Description = "One op (default: all of them).", Arity = ArgumentArity.ZeroOrOne };
+            var ops = new Command("ops", "The op catalogue: each op's arity, attributes (types, defaults) and shape rule, from the catalogue itself.") { opName };
+            ops.SetAction(r => Guard(stderr, () => Task.FromResult(OpsCommand.Run(r.GetValue(opName), r.GetValue(json), stdout))).Result);
+
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
-            { json, demo, check, grad, partition, render, models };
+            { json, demo, check, grad, partition, render, ops, models };
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
         }
 
