@@ -81,7 +81,8 @@ type GraphError =
         | BadShape(n, s) -> $"node '{n}': dimensions must be positive, got shape {s}"
         | TypeMismatch(n, op, detail) -> $"node '{n}': element type mismatch in op '{op}': {detail}"
         | ValueType(n, t, k, v) ->
-            $"node '{n}': a {ElementType.name t} value must hold {ElementType.expectation t} in every element, got {v:R} at flat index {k}"
+            let article = if t = ElementType.Int64 then "an" else "a"
+            $"node '{n}': {article} {ElementType.name t} value must hold {ElementType.expectation t} in every element, got {v:R} at flat index {k}"
 
 /// Raised when a graph or a request on it is invalid; `Error` says what and where.
 exception GraphException of GraphError with

@@ -123,7 +123,11 @@ let private readNested (e: JsonElement) path =
     let rec walk (x: JsonElement) (depth: int) (at: string) =
         if depth = dims.Count then
             if x.ValueKind = JsonValueKind.Array then fail at $"expected a number, got a list (the value's first entries make it rank {dims.Count})"
-            data.Add(number x at)
+            // A mask may be written as booleans: true is 1, false 0 (as NumPy converts them).
+            match x.ValueKind with
+            | JsonValueKind.True -> data.Add 1.0
+            | JsonValueKind.False -> data.Add 0.0
+            | _ -> data.Add(number x at)
         else
             if x.ValueKind <> JsonValueKind.Array then
                 fail at $"expected a list of {dims[depth]}, got {kindName x.ValueKind} (the value's first entries make it rank {dims.Count})"
@@ -133,6 +137,8 @@ let private readNested (e: JsonElement) path =
                 walk item (depth + 1) $"{at}[{i}]"
     match e.ValueKind with
     | JsonValueKind.Number
+    | JsonValueKind.True
+    | JsonValueKind.False
     | JsonValueKind.Array -> walk e 0 path
     | k -> fail path $"expected a number or a list, got {kindName k}"
     Tensor(Shape.Of(dims.ToArray()), data.ToArray())
@@ -374,10 +380,13 @@ let loadWith (limits: Limits) (path: string) : Graph =
 /// Reads a graph file within the default limits (and its side file of values, resolved beside it).
 let load (path: string) : Graph = loadWith Limits.Default path
 
-/// A number for rank 0, else nested lists, one level per dimension, in row-major order.
-let private writeValue (w: Utf8JsonWriter) (t: Tensor) =
+/// A number for rank 0, else nested lists, one level per dimension, in row-major order; a bool node's
+/// elements as true and false.
+let private writeValue (w: Utf8JsonWriter) (elementType: ElementType) (t: Tensor) =
     let rec nest (d: int) (offset: int) (size: int) =
-        if d = t.Rank then w.WriteNumberValue t.Data[offset]
+        if d = t.Rank then
+            if elementType = ElementType.Bool then w.WriteBooleanValue(t.Data[offset] <> 0.0)
+            else w.WriteNumberValue t.Data[offset]
         else
             let n = t.Shape.Dim d
             let inner = size / n
@@ -430,7 +439,7 @@ let write (indented: bool) (graph: Graph) : string =
             match n.Value with
             | Some v ->
                 w.WritePropertyName "value"
-                writeValue w v
+                writeValue w (graph.ElementTypeOf n.Id) v
             | None -> ()
             w.WriteEndObject()
         w.WriteEndArray()

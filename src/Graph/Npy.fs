@@ -166,8 +166,20 @@ module internal NpyHeader =
 
     let private decoder size decode = Some { Size = size; Decode = decode }
 
+    /// An int64 or uint64 element beyond ±2⁵³, which no double holds exactly (its text).
+    exception InexactInteger of string
+
+    let private exactSigned (v: int64) =
+        if v > (1L <<< 53) || v < -(1L <<< 53) then raise (InexactInteger(string v))
+        double v
+
+    let private exactUnsigned (v: uint64) =
+        if v > (1UL <<< 53) then raise (InexactInteger(string v))
+        double v
+
     /// The dtypes converted to double: floats f2/f4/f8, signed and unsigned ints of 1–8 bytes, bool b1;
-    /// '<' little-endian, '>' big-endian; any byte-order mark for one byte ('|' as NumPy writes). int64 and uint64 beyond 2⁵³ round.
+    /// '<' little-endian, '>' big-endian; any byte-order mark for one byte ('|' as NumPy writes). an int64 or uint64 beyond ±2⁵³ is refused (InexactInteger), since no
+    /// double holds it exactly.
     let dtype (descr: string) : Item option =
         let little = descr.StartsWith "<"
         let oneByte = descr.Length = 3 && "|<>=".Contains descr[0]
@@ -190,10 +202,10 @@ module internal NpyHeader =
         | "i4" -> decoder 4 (fun b o -> double (BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(b, o, 4))))
         | "u4" when little -> decoder 4 (fun b o -> double (BinaryPrimitives.ReadUInt32LittleEndian(ReadOnlySpan(b, o, 4))))
         | "u4" -> decoder 4 (fun b o -> double (BinaryPrimitives.ReadUInt32BigEndian(ReadOnlySpan(b, o, 4))))
-        | "i8" when little -> decoder 8 (fun b o -> double (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, o, 8))))
-        | "i8" -> decoder 8 (fun b o -> double (BinaryPrimitives.ReadInt64BigEndian(ReadOnlySpan(b, o, 8))))
-        | "u8" when little -> decoder 8 (fun b o -> double (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, o, 8))))
-        | "u8" -> decoder 8 (fun b o -> double (BinaryPrimitives.ReadUInt64BigEndian(ReadOnlySpan(b, o, 8))))
+        | "i8" when little -> decoder 8 (fun b o -> exactSigned (BinaryPrimitives.ReadInt64LittleEndian(ReadOnlySpan(b, o, 8))))
+        | "i8" -> decoder 8 (fun b o -> exactSigned (BinaryPrimitives.ReadInt64BigEndian(ReadOnlySpan(b, o, 8))))
+        | "u8" when little -> decoder 8 (fun b o -> exactUnsigned (BinaryPrimitives.ReadUInt64LittleEndian(ReadOnlySpan(b, o, 8))))
+        | "u8" -> decoder 8 (fun b o -> exactUnsigned (BinaryPrimitives.ReadUInt64BigEndian(ReadOnlySpan(b, o, 8))))
         | _ -> None
 
 /// Reading and writing one .npy array.
@@ -348,8 +360,13 @@ module Npy =
                 let grown = Array.zeroCreate (int (min (int64 count) (2L * int64 data.Length + int64 want)))
                 Array.blit data 0 grown 0 filled
                 data <- grown
-            for k in 0 .. want - 1 do
-                data[filled + k] <- item.Decode chunk (k * item.Size)
+            let mutable k = 0
+            try
+                while k < want do
+                    data[filled + k] <- item.Decode chunk (k * item.Size)
+                    k <- k + 1
+            with InexactInteger text ->
+                fail source $"element {filled + k} in the file's order is {text}, beyond ±2^53, which a double cannot hold exactly"
             filled <- filled + want
         if whole then
             let extra =

@@ -283,3 +283,14 @@ let ``a file that is not a zip, a member that is not a .npy, and a missing file 
     Assert.Equal("odd.npz: member 'notes.txt' is not a .npy file (expected <key>.npy)", refusal (fun () -> Npz.readFile (dir.File "odd.npz")))
     Assert.StartsWith("missing.npy: cannot read the file:", refusal (fun () -> Npy.readFile (dir.File "missing.npy")))
     Assert.StartsWith("missing.npz: cannot read the file:", refusal (fun () -> Npz.readFile (dir.File "missing.npz")))
+
+[<Fact>]
+let ``int64 and uint64 elements read exactly up to 2^53; beyond it the file is refused naming the element`` () =
+    let longs (xs: int64 list) = xs |> List.collect (fun x -> List.ofArray (BitConverter.GetBytes x)) |> Array.ofList
+    let limit = 1L <<< 53
+    let ok = Npy.read (new MemoryStream(hostile 1uy (header "(3,)" "<i8") (longs [ limit; -limit; 7L ]))) "h.npy"
+    Assert.Equal<double[]>([| 9007199254740992.0; -9007199254740992.0; 7.0 |], ok.Data)
+    Assert.Equal("h.npy: element 1 in the file's order is 9007199254740993, beyond ±2^53, which a double cannot hold exactly",
+                 refusedBytes (hostile 1uy (header "(3,)" "<i8") (longs [ 1L; limit + 1L; 0L ])))
+    Assert.Equal("h.npy: element 0 in the file's order is 18446744073709551615, beyond ±2^53, which a double cannot hold exactly",
+                 refusedBytes (hostile 1uy (header "(1,)" "<u8") (longs [ -1L ])))
