@@ -48,7 +48,12 @@ let gradientCheckWith (step: double) (floor: double) (plan: Plan) (inputs: IRead
     let checks =
         [| for p in 0 .. plan.Count - 1 do
                let kind = (plan.Op p).Kind
-               if kind = OpKind.Input || kind = OpKind.Parameter then
+               // Integer and boolean leaves (labels, indices, masks) are not differentiable: not checked.
+               let float =
+                   match plan.Op p with
+                   | :? Ops.Leaf.LeafOp as leaf -> leaf.DeclaredType = ElementType.Float64
+                   | _ -> true
+               if (kind = OpKind.Input || kind = OpKind.Parameter) && float then
                    // Perturbed through Set: 1×1 values are not held in tensors the caller could write.
                    let x = Array.copy (probe.ValueAt p).Data
                    let shape = (plan.Shape p)
