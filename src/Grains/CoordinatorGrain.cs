@@ -155,6 +155,10 @@ public sealed class CoordinatorGrain(
                 // One element binds any one-element node, as in the local engine.
                 if (value.ShapeOf() != shape && !(value.ShapeOf().IsScalar && shape.IsScalar))
                     throw new ArgumentException($"evaluation {i}: node '{id}': value of shape {value.ShapeOf()} does not match the declared shape {shape}");
+                // An int64 or bool input holds whole numbers or 0/1 (exact as doubles), as the local engine checks.
+                if (op is Ops.Leaf.LeafOp { DeclaredType: not ElementType.Float64 } leaf
+                    && ElementTypeModule.firstInvalid(leaf.DeclaredType, value.Data) is var k and >= 0)
+                    throw new ArgumentException($"evaluation {i}: {GraphError.NewValueType(id, leaf.DeclaredType, k, value.Data[k]).Message}");
                 if (!messages.Fits(shape))
                     throw new ArgumentException($"evaluation {i}: node '{id}': {messages.TooLarge("a value", shape)}");
             }

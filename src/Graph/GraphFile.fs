@@ -472,6 +472,10 @@ let parseValues (text: string) (source: string) (graph: Graph) : IReadOnlyDictio
         // Data files are read as version 2, fitted to the node (so version-1 habits still bind).
         let v = readValue { Version = Version; BaseDirectory = null } p.Value (Some declared) path
         if v.Shape <> declared then fail path $"value of shape {v.Shape} does not match the node's shape {declared}"
+        let t = graph.ElementTypeOf p.Name
+        match ElementType.firstInvalid t v.Data with
+        | -1 -> ()
+        | k -> fail path (GraphError.ValueType(p.Name, t, k, v.Data[k])).Message
         values[p.Name] <- v
     values :> IReadOnlyDictionary<_, _>
 

@@ -156,6 +156,30 @@ public abstract class DistributedEngineTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Integer_and_boolean_inputs_bind_exactly_and_a_value_not_of_their_type_fails_the_request()
+    {
+        var b = new GraphBuilder();
+        var labels = b.TypedInput("labels", Shape.Of(3), ElementType.Int64);
+        var mask = b.TypedInput("mask", Shape.Of(3), ElementType.Bool);
+        var x = b.Input("x", Shape.Of(3));
+        var core = b.Build(b.Sum(x * labels * mask, "z"));
+        var graph = NewGraph("typed");
+        var deployed = await graph.Deploy(core);
+        var good = new Dictionary<string, Tensor>
+        {
+            ["labels"] = new(Shape.Of(3), [9007199254740992.0, -3, 7]), ["mask"] = new(Shape.Of(3), [1, 0, 1]),
+            ["x"] = new(Shape.Of(3), [0.5, 0.25, 2]),
+        };
+        await RunAndCompare(graph, deployed.Version, core, [good], new BatchOptions { Mode = AdjointMode.All, ReportValues = true });
+        var fraction = new Dictionary<string, Tensor>(good) { ["labels"] = new(Shape.Of(3), [1, 2.5, 3]) };
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(deployed.Version, [good, fraction], null, Ct));
+        Assert.Equal("evaluation 1: node 'labels': an int64 value must hold a whole number within ±2^53 in every element, got 2.5 at flat index 1", e.Message);
+        var two = new Dictionary<string, Tensor>(good) { ["mask"] = new(Shape.Of(3), [0, 2, 1]) };
+        e = await Assert.ThrowsAsync<ArgumentException>(() => graph.Evaluate(deployed.Version, [two], null, Ct));
+        Assert.Equal("evaluation 0: node 'mask': a bool value must hold 0 or 1 (false or true) in every element, got 2 at flat index 1", e.Message);
+    }
+
+    [Fact]
     public async Task Two_clients_run_concurrent_batches()
     {
         var core = Graphs.RandomDag(seed: 3, size: 120);

@@ -61,3 +61,13 @@ let ``values bound to a typed input are checked; the builder checks stored value
     Assert.StartsWith("node 'labels': an int64 value must hold a whole number within ±2^53 in every element, got 9007199254740994 at flat index 2", bad.Message)
     let stored = graphError (fun () -> b.Constant("k", Tensor(Shape.Of 2, [| 0.0; 0.5 |]), ElementType.Bool) |> ignore)
     Assert.Equal(GraphError.ValueType("k", ElementType.Bool, 1, 0.5), stored)
+
+[<Fact>]
+let ``a data file's value for a typed input is checked like the graph's own`` () =
+    let g =
+        GraphFile.parse (file """{ "id": "labels", "op": "input", "shape": [2], "dtype": "int64" },
+                                 { "id": "z", "op": "sum", "ancestors": ["labels"] }""") null
+    let values = GraphFile.parseValues """{ "labels": [3, -1] }""" "data.json" g
+    assertSameValues (Tensor(Shape.Of 2, [| 3.0; -1.0 |])) values["labels"]
+    let e = throws<GraphFile.GraphFileException> (fun () -> GraphFile.parseValues """{ "labels": [3, 0.5] }""" "data.json" g |> ignore)
+    Assert.Equal("data.json:labels: node 'labels': an int64 value must hold a whole number within ±2^53 in every element, got 0.5 at flat index 1", e.Message)
