@@ -20,7 +20,8 @@ type Node =
             && n.Op.Name = m.Op.Name
             && n.Op.Kind = m.Op.Kind
             && (n.Op.Kind = OpKind.Compute || n.Op.Shape [||] = m.Op.Shape [||])
-            && n.Op.ElementType [||] = m.Op.ElementType [||]
+            // A leaf's declared element type (a computed node's follows from its op and ancestors).
+            && (n.Op.Kind = OpKind.Compute || n.Op.ElementType [||] = m.Op.ElementType [||])
             && n.Op.Attributes.Count = m.Op.Attributes.Count
             && Seq.forall2 (fun (a: KeyValuePair<string, OpAttribute>) (b: KeyValuePair<string, OpAttribute>) -> a.Key = b.Key && a.Value.Equals b.Value)
                 (n.Op.Attributes |> Seq.sortBy _.Key) (m.Op.Attributes |> Seq.sortBy _.Key)
