@@ -31,7 +31,8 @@ type internal Gather(axis: int) =
             let dims = s[0].Dims |> Array.ofSeq
             Ok(Shape.Of(Array.concat [ dims[.. a - 1]; s[1].Dims |> Array.ofSeq; dims[a + 1 ..] ]))
     override _.ElementType t =
-        if t[1] <> ElementType.Int64 then Error $"gather needs int64 indices, got {ElementType.name t[1]}"
+        if t.Length < 2 then Ok ElementType.Float64
+        elif t[1] <> ElementType.Int64 then Error $"gather needs int64 indices, got {ElementType.name t[1]}"
         else Ok t[0]
     override _.Forward(args, out) =
         let struct (outer, n, inner) = Gather.Blocks(args[0].Shape, axis)
@@ -103,7 +104,8 @@ type internal Where() =
         | ValueSome shape -> Ok shape
         | ValueNone -> Error $"where cannot broadcast the mask {s[0]} with {s[1]} and {s[2]}"
     override _.ElementType t =
-        if t[0] <> ElementType.Bool then Error $"where needs a bool mask, got {ElementType.name t[0]}"
+        if t.Length < 3 then Ok ElementType.Float64
+        elif t[0] <> ElementType.Bool then Error $"where needs a bool mask, got {ElementType.name t[0]}"
         elif t[1] = t[2] then Ok t[1]
         else Ok ElementType.Float64
     override _.Forward(args, out) =

@@ -67,7 +67,9 @@ let internal axesOf (op: string) (rank: int) (axes: int[]) : Result<int[], strin
         if error.IsNone then
             match normalise rank axes[k] with
             | None -> error <- Some $"{op}: axis {axes[k]} is out of range for rank {rank}"
-            | Some a when Array.contains a out[.. k - 1] -> error <- Some $"{op}: axis {axes[k]} is given twice"
+            | Some a when Array.contains a out[.. k - 1] ->
+                let shown = if axes[k] = a then string a else $"{axes[k]} (that is {a})"
+                error <- Some $"{op}: axis {shown} is given twice"
             | Some a -> out[k] <- a
     match error with
     | Some m -> Error m
@@ -75,13 +77,17 @@ let internal axesOf (op: string) (rank: int) (axes: int[]) : Result<int[], strin
 
 let private dimsText (dims: int[]) = "[" + String.Join(", ", dims) + "]"
 
+/// The element type of the moved argument (float64 when asked without arguments, as a graph's node
+/// comparison asks).
+let internal kept (t: ElementType[]) = if t.Length = 0 then ElementType.Float64 else t[0]
+
 /// An op that keeps the elements in their row-major order and changes only the shape: z = x with the
 /// shape `rule` gives, λ_x = λ (both a copy).
 [<Sealed>]
 type internal Reshaping(name: string, rule: Shape -> Result<Shape, string>) =
     inherit Op(name, 1, OpKind.Compute)
     override _.Shape s = rule s[0]
-    override _.ElementType t = Ok t[0]
+    override _.ElementType t = Ok(kept t)
     override _.Forward(args, out) = Array.Copy(args[0].Data, out.Data, out.Count)
     override _.Vjp(_, _, adjoint, _, dest) = Array.Copy(adjoint.Data, dest.Data, dest.Count)
     override _.VjpReadsArgs = false
@@ -165,7 +171,7 @@ type internal Permutation(name: string, permOf: int -> Result<int[], string>) =
         | Error m -> invalidOp m
 
     override _.Shape s = permOf s[0].Rank |> Result.map (fun perm -> Shape.Of(perm |> Array.map (fun p -> s[0].Dim p)))
-    override _.ElementType t = Ok t[0]
+    override _.ElementType t = Ok(kept t)
     override op.Forward(args, out) =
         let x = args[0]
         let perm = op.Perm x.Rank
@@ -212,7 +218,7 @@ type internal BroadcastTo(target: Shape) =
         match Broadcast.shape s[0] target with
         | ValueSome b when b = target && s[0].Rank <= target.Rank -> Ok target
         | _ -> Error $"broadcast_to cannot broadcast {s[0]} to {target}"
-    override _.ElementType t = Ok t[0]
+    override _.ElementType t = Ok(kept t)
     override _.Forward(args, out) =
         let x = args[0].Data
         let z = out.Data
@@ -278,7 +284,7 @@ type internal Slice(starts: int[], stops: int[], axes: int[] option, steps: int[
         | Error m -> invalidOp m
 
     override op.Shape s = op.Layout s[0] |> Result.map (fun struct (dims, _, _) -> Shape.Of dims)
-    override _.ElementType t = Ok t[0]
+    override _.ElementType t = Ok(kept t)
     override op.Forward(args, out) =
         let struct (dims, offset, strides) = op.LayoutOrFail args[0].Shape
         Strided.copy dims args[0].Data offset strides out.Data 0 (Strided.contiguous dims)
@@ -309,7 +315,7 @@ let internal around (s: Shape) (axis: int) =
 /// The common element type of several arguments: theirs if they agree, float64 if not (integers and
 /// booleans are numbers to arithmetic).
 let internal common (t: ElementType[]) =
-    if t |> Array.forall (fun x -> x = t[0]) then t[0] else ElementType.Float64
+    if t |> Array.forall (fun x -> x = kept t) then kept t else ElementType.Float64
 
 /// concat: the arguments joined along `axis` (all dimensions but that one equal); λ of argument j is
 /// its block of λ.
@@ -367,7 +373,7 @@ type internal Split(axis: int, sizes: int[], index: int) =
             let dims = s[0].Dims |> Array.ofSeq
             dims[a] <- sizes[index]
             Ok(Shape.Of dims)
-    override _.ElementType t = Ok t[0]
+    override _.ElementType t = Ok(kept t)
     override _.Forward(args, out) =
         let a = (normalise out.Rank axis).Value
         let struct (outer, total, inner) = around args[0].Shape a
@@ -410,7 +416,7 @@ type internal Pad(pads: int[], value: double) =
             let struct (dims, _, _) = op.Layout s[0]
             Ok(Shape.Of dims)
     override _.ElementType t =
-        match t[0] with
+        match kept t with
         | ElementType.Int64 when Math.Round value <> value ->
             Error $"pad value {value} is not an integer, so it cannot pad an int64 tensor"
         | ElementType.Bool when value <> 0.0 && value <> 1.0 ->
