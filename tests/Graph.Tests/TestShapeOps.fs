@@ -304,7 +304,7 @@ let ``gather fails on an index out of range at evaluation, naming the index, nod
         let e = throws<EvaluationException> (fun () -> run indices |> ignore)
         Assert.Equal("g", e.Node)
         Assert.Equal("gather", e.Op)
-        Assert.Equal($"gather: index {bad} (at {at} of the indices) is out of range for axis 0 of size 3", e.Reason)
+        Assert.Equal($"gather: index {bad} at flat position {at} of the indices is out of range for axis 0 of size 3", e.Reason)
 
 // ---- Element types ----
 

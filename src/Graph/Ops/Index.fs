@@ -11,7 +11,7 @@ module ShapeOps = Adjoint.Ops.Shape
 let private position (axis: int) (n: int) (j: int) (v: double) =
     let p = if v < 0.0 then v + double n else v
     if p >= 0.0 && p < double n then int p
-    else raise (Linear.OpFailure $"gather: index {v} (at {j} of the indices) is out of range for axis {axis} of size {n}")
+    else raise (Linear.OpFailure $"gather: index {v} at flat position {j} of the indices is out of range for axis {axis} of size {n}")
 
 /// gather: z[o…, j…, i…] = x[o…, idx[j…], i…] along `axis` (torch.index_select, numpy.take with an
 /// axis, indices of any shape); λ_x[o, idx_j, i] += λ[o, j, i] in row-major order of the output, from
@@ -58,6 +58,7 @@ type internal Gather(axis: int) =
                     for i in 0 .. inner - 1 do
                         d[at + i] <- d[at + i] + l[from + i]
 
+/// gather along `axis`.
 let gather (axis: int) = Gather axis :> Op
 
 /// Calls body k im ia ib for every output element k in row-major order, with its offsets in the
@@ -129,6 +130,7 @@ type internal Where() =
                 walk3 out.Shape args[0].Shape args[1].Shape args[2].Shape (fun k im _ ib ->
                     d[ib] <- d[ib] + l[k] * (1.0 - m[im]))
 
+/// where(mask, a, b).
 let where = Where() :> Op
 
 /// This family's catalogue entries.

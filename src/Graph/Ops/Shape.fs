@@ -230,6 +230,7 @@ type internal BroadcastTo(target: Shape) =
         Broadcast.walk out.Shape dest.Shape dest.Shape (fun k ia _ -> d[ia] <- d[ia] + l[k])
     override _.VjpReadsArgs = false
 
+/// broadcast_to the shape `dims` (each positive).
 let broadcastTo (dims: int[]) =
     if dims |> Array.exists (fun d -> d <= 0) then
         raise (ArgumentException $"broadcast_to needs positive dimensions, got {dimsText dims}")
@@ -294,6 +295,7 @@ type internal Slice(starts: int[], stops: int[], axes: int[] option, steps: int[
         Strided.copy dims adjoint.Data 0 (Strided.contiguous dims) dest.Data offset strides
     override _.VjpReadsArgs = false
 
+/// slice along `axes` (default 0, 1, …) with `steps` (default 1s); the lists as long as `starts`, no step 0.
 let slice (starts: int[]) (stops: int[]) (axes: int[] option) (steps: int[] option) =
     let steps = defaultArg steps (Array.create starts.Length 1)
     if stops.Length <> starts.Length then
@@ -356,6 +358,7 @@ type internal Concat(axis: int) =
         for o in 0 .. outer - 1 do
             Array.Copy(adjoint.Data, o * total * inner + at, dest.Data, o * n, n)
 
+/// concat along `axis`.
 let concat (axis: int) = Concat axis :> Op
 
 /// split: piece `index` of x cut along `axis` into pieces of the given sizes; λ_x = λ in that piece's
@@ -389,6 +392,7 @@ type internal Split(axis: int, sizes: int[], index: int) =
             Array.Copy(adjoint.Data, o * n, dest.Data, (o * total + start) * inner, n)
     override _.VjpReadsArgs = false
 
+/// split: piece `index` of the positive `sizes` along `axis`.
 let split (axis: int) (sizes: int[]) (index: int) =
     if sizes.Length = 0 || sizes |> Array.exists (fun s -> s <= 0) then
         raise (ArgumentException $"split needs positive sizes, got {dimsText sizes}")
@@ -433,6 +437,7 @@ type internal Pad(pads: int[], value: double) =
         Strided.copy inDims adjoint.Data offset strides dest.Data 0 (Strided.contiguous inDims)
     override _.VjpReadsArgs = false
 
+/// pad by `pads` (each ≥ 0) with `value`.
 let pad (pads: int[]) (value: double) =
     if pads |> Array.exists (fun p -> p < 0) then raise (ArgumentException $"pad needs pads of 0 or more, got {dimsText pads}")
     Pad(pads, value) :> Op
