@@ -71,14 +71,18 @@ let inline internal walk3 (out: Shape) (sm: Shape) (sa: Shape) (sb: Shape) ([<In
         let tm = Broadcast.strides out sm
         let ta = Broadcast.strides out sa
         let tb = Broadcast.strides out sb
+        let n = dims[r - 1]
         let index = Array.zeroCreate r
         let mutable im = 0
         let mutable ia = 0
         let mutable ib = 0
-        for k in 0 .. out.Count - 1 do
-            body k im ia ib
-            // The odometer over every dimension.
-            let mutable d = r - 1
+        let mutable k = 0
+        while k < out.Count do
+            for j in 0 .. n - 1 do
+                body (k + j) (im + j * tm[r - 1]) (ia + j * ta[r - 1]) (ib + j * tb[r - 1])
+            k <- k + n
+            // The odometer over the outer dimensions.
+            let mutable d = r - 2
             let mutable carry = true
             while carry && d >= 0 do
                 index[d] <- index[d] + 1
