@@ -260,8 +260,8 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     member _.Cos(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.cos x
     /// A B.
     member _.MatMul(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.matmul a b
-    /// Xᵀ.
-    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Linear.transpose x
+    /// Xᵀ (the last two axes swapped).
+    member _.Transpose(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Shape.transpose x
     /// X + 1 bᵀ: the row b added to every row of X (a bias).
     member _.AddRow(x: NodeRef, row: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Linear.addRow x row
     /// A⁻¹ B.
@@ -278,7 +278,54 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
 
     // Typed methods of the op families (each family's ops also reach here by name through Apply).
     // --- shape ops ---
+    /// x under another shape, the same elements in row-major order (one dimension may be -1: inferred).
+    member b.Reshape(x: NodeRef, shape: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("reshape", [| x |], readOnlyDict [ "shape", OpAttribute.Ints shape ], id)
+    /// Dimensions startDim … endDim merged into one (torch.flatten).
+    member b.Flatten(x: NodeRef, [<Optional; DefaultParameterValue(0)>] startDim: int, [<Optional; DefaultParameterValue(-1)>] endDim: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("flatten", [| x |], readOnlyDict [ "start_dim", OpAttribute.Int startDim; "end_dim", OpAttribute.Int endDim ], id)
+    /// The listed dimensions of size 1 removed (null: every dimension of size 1).
+    member b.Squeeze(x: NodeRef, [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("squeeze", [| x |], (if isNull axes then readOnlyDict [] else readOnlyDict [ "axes", OpAttribute.Ints axes ]), id)
+    /// Dimensions of size 1 inserted at the listed positions of the output (numpy.expand_dims).
+    member b.Unsqueeze(x: NodeRef, axes: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("unsqueeze", [| x |], readOnlyDict [ "axes", OpAttribute.Ints axes ], id)
+    /// The axes reordered: output axis d is input axis axes[d].
+    member b.Permute(x: NodeRef, axes: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("permute", [| x |], readOnlyDict [ "axes", OpAttribute.Ints axes ], id)
+    /// Axes dim0 and dim1 swapped (torch.transpose).
+    member b.Transpose(x: NodeRef, dim0: int, dim1: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("transpose", [| x |], readOnlyDict [ "dim0", OpAttribute.Int dim0; "dim1", OpAttribute.Int dim1 ], id)
+    /// x repeated to the shape (numpy.broadcast_to).
+    member b.BroadcastTo(x: NodeRef, shape: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("broadcast_to", [| x |], readOnlyDict [ "shape", OpAttribute.Ints shape ], id)
+    /// x[starts_k : stops_k : steps_k] along axes_k (null axes: 0, 1, …; null steps: 1s).
+    member b.Slice(x: NodeRef, starts: int[], stops: int[], [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(null: int[])>] steps: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        let attributes = Dictionary<string, OpAttribute>()
+        attributes["starts"] <- OpAttribute.Ints starts
+        attributes["stops"] <- OpAttribute.Ints stops
+        if not (isNull axes) then attributes["axes"] <- OpAttribute.Ints axes
+        if not (isNull steps) then attributes["steps"] <- OpAttribute.Ints steps
+        b.Apply("slice", [| x |], attributes, id)
+    /// The arguments joined along an axis.
+    member b.Concat(args: NodeRef[], [<Optional; DefaultParameterValue(0)>] axis: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("concat", args, readOnlyDict [ "axis", OpAttribute.Int axis ], id)
+    /// x cut along an axis into pieces of the given sizes: one split node per piece, in order (ids
+    /// id_0, id_1, … when an id is given).
+    member b.Split(x: NodeRef, axis: int, sizes: int[], [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        Array.init sizes.Length (fun k ->
+            let attributes = readOnlyDict [ "axis", OpAttribute.Int axis; "sizes", OpAttribute.Ints sizes; "index", OpAttribute.Int k ]
+            b.Apply("split", [| x |], attributes, (if isNull id then null else $"{id}_{k}")))
+    /// x surrounded by a constant: pads = [before_0, after_0, before_1, after_1, …], 2 per axis.
+    member b.Pad(x: NodeRef, pads: int[], [<Optional; DefaultParameterValue(0.0)>] value: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("pad", [| x |], readOnlyDict [ "pads", OpAttribute.Ints pads; "value", OpAttribute.Float value ], id)
     // --- indexing ops ---
+    /// x's slices at the int64 indices along an axis (torch.index_select, numpy.take).
+    member b.Gather(data: NodeRef, indices: NodeRef, [<Optional; DefaultParameterValue(0)>] axis: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("gather", [| data; indices |], readOnlyDict [ "axis", OpAttribute.Int axis ], id)
+    /// a where the bool mask is true, b where it is false (all three broadcast).
+    member _.Where(mask: NodeRef, a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        apply id Ops.Index.where [| mask; a; b |]
     // --- reductions over axes ---
     // --- element-wise ops with attributes ---
     // --- linear algebra ---

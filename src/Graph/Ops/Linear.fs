@@ -1,5 +1,5 @@
-/// Linear-algebra ops on matrices (rank 2, row-major): matmul (Claim 16.2), transpose, row-broadcast
-/// add, and solve.
+/// Linear-algebra ops on matrices (rank 2, row-major): matmul (Claim 16.2), row-broadcast add, and
+/// solve. (Transpose is a shape op: Ops/Shape.fs.)
 module Adjoint.Ops.Linear
 
 open MathNet.Numerics.LinearAlgebra
@@ -26,14 +26,6 @@ let matmul =
         override _.Vjp(args, _, adjoint, slot, dest) =
             if slot = 0 then Gemm.gemm false true adjoint args[1] 0.0 dest
             else Gemm.gemm true false args[0] adjoint 0.0 dest }
-
-/// Xᵀ; Λ_X = Λᵀ.
-let transpose =
-    { new Op("transpose", 1, OpKind.Compute) with
-        override _.Shape s = matrix "transpose" "X" s[0] |> Result.map (fun () -> Shape.Of(s[0].Cols, s[0].Rows))
-        override _.Forward(args, out) = Vec.transpose args[0].Rows args[0].Cols args[0].Data out.Data
-        override _.Vjp(_, _, adjoint, _, dest) = Vec.transpose adjoint.Rows adjoint.Cols adjoint.Data dest.Data
-        override _.VjpReadsArgs = false }
 
 /// X + 1 bᵀ: adds the row b (1×n) to every row of X (m×n), a layer's bias — `add` with the row
 /// broadcast, kept for graphs that name it. Λ_X = Λ, Λ_b = column sums of Λ.
@@ -75,6 +67,5 @@ let solve =
 /// The linear-algebra ops' catalogue entries.
 let entries =
     [ Spec.fixedOp matmul "A B" "A: (m, n), B: (n, p) → (m, p)"
-      Spec.fixedOp transpose "Xᵀ of a matrix" "X: (m, n) → (n, m)"
       Spec.fixedOp addRow "X + 1 bᵀ, a row added to every row" "X: (m, n), b: (1, n) → (m, n)"
       Spec.fixedOp solve "A⁻¹ B by LU (fails on a singular A)" "A: (n, n), B: (n, p) → (n, p)" ]
