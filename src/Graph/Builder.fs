@@ -332,6 +332,53 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     // --- neural-network ops ---
     // --- normalisation ---
     // --- convolution and pooling ---
+    /// conv2d(x, w[, b]) on NCHW as torch.nn.functional.conv2d: x (N, C, H, W), w (F, C/groups, kH, kW),
+    /// b (F) or left out; stride, padding and dilation as one value for both axes or (h, w), null for the
+    /// defaults (1, 0, 1).
+    member b.Conv2d(x: NodeRef, w: NodeRef, [<Optional>] bias: NodeRef,
+                    [<Optional; DefaultParameterValue(null: int[])>] stride: int[], [<Optional; DefaultParameterValue(null: int[])>] padding: int[],
+                    [<Optional; DefaultParameterValue(null: int[])>] dilation: int[], [<Optional; DefaultParameterValue(1)>] groups: int,
+                    [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("conv2d", GraphBuilder.ConvArgs(x, w, bias), GraphBuilder.ConvAttributes(stride, padding, dilation, groups), id)
+    /// conv1d(x, w[, b]) on (N, C, L) as torch.nn.functional.conv1d: w (F, C/groups, k), b (F) or left out.
+    member b.Conv1d(x: NodeRef, w: NodeRef, [<Optional>] bias: NodeRef,
+                    [<Optional; DefaultParameterValue(1)>] stride: int, [<Optional; DefaultParameterValue(0)>] padding: int,
+                    [<Optional; DefaultParameterValue(1)>] dilation: int, [<Optional; DefaultParameterValue(1)>] groups: int,
+                    [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("conv1d", GraphBuilder.ConvArgs(x, w, bias), GraphBuilder.ConvAttributes([| stride |], [| padding |], [| dilation |], groups), id)
+    /// max_pool2d(x) on NCHW: the maximum of each kernel window (padding −∞); stride null for the kernel.
+    member b.MaxPool2d(x: NodeRef, kernel: int[], [<Optional; DefaultParameterValue(null: int[])>] stride: int[],
+                       [<Optional; DefaultParameterValue(null: int[])>] padding: int[], [<Optional; DefaultParameterValue(null: int[])>] dilation: int[],
+                       [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        let a = Dictionary<string, OpAttribute>()
+        a["kernel"] <- OpAttribute.Ints kernel
+        if not (isNull stride) then a["stride"] <- OpAttribute.Ints stride
+        if not (isNull padding) then a["padding"] <- OpAttribute.Ints padding
+        if not (isNull dilation) then a["dilation"] <- OpAttribute.Ints dilation
+        b.Apply("max_pool2d", [| x |], a, id)
+    /// avg_pool2d(x) on NCHW: the mean of each kernel window; stride null for the kernel.
+    member b.AvgPool2d(x: NodeRef, kernel: int[], [<Optional; DefaultParameterValue(null: int[])>] stride: int[],
+                       [<Optional; DefaultParameterValue(null: int[])>] padding: int[], [<Optional; DefaultParameterValue(true)>] countIncludePad: bool,
+                       [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        let a = Dictionary<string, OpAttribute>()
+        a["kernel"] <- OpAttribute.Ints kernel
+        if not (isNull stride) then a["stride"] <- OpAttribute.Ints stride
+        if not (isNull padding) then a["padding"] <- OpAttribute.Ints padding
+        a["count_include_pad"] <- OpAttribute.Bool countIncludePad
+        b.Apply("avg_pool2d", [| x |], a, id)
+    /// global_avg_pool(x): (N, C, H, W) → (N, C, 1, 1), the mean of each channel.
+    member b.GlobalAvgPool(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = b.Apply("global_avg_pool", [| x |], null, id)
+
+    static member private ConvArgs(x: NodeRef, w: NodeRef, bias: NodeRef) =
+        if isNull bias.Id then [| x; w |] else [| x; w; bias |]
+
+    static member private ConvAttributes(stride: int[], padding: int[], dilation: int[], groups: int) : IReadOnlyDictionary<string, OpAttribute> =
+        let a = Dictionary<string, OpAttribute>()
+        if not (isNull stride) then a["stride"] <- OpAttribute.Ints stride
+        if not (isNull padding) then a["padding"] <- OpAttribute.Ints padding
+        if not (isNull dilation) then a["dilation"] <- OpAttribute.Ints dilation
+        a["groups"] <- OpAttribute.Int groups
+        a
 
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =

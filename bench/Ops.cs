@@ -1,0 +1,200 @@
+// `bench -- ops`: the op set's kernels (issue 14) — conv2d against the same im2col + GEMM written by hand,
+// and a small CNN's training step through the engine.
+using static Adjoint.Bench.Figures;
+
+namespace Adjoint.Bench;
+
+internal static class Ops
+{
+    // PyTorch 1.13 (float64, 2 threads) on the benchmark machine, for the same shapes (script in bench/README.md).
+    const double TorchConvMs = 50.6;
+    const double TorchCnnMs = 165.3;
+
+    public static int Run(TextWriter w, HashSet<string>? only = null)
+    {
+        bool Runs(string id) => only is null || only.Contains(id);
+        w.WriteLine($"adjoint ops benchmark: gemm={Engine.gemmBackend}, cores={Environment.ProcessorCount}, .NET {Environment.Version}");
+        w.Flush();
+        if (Runs("O1")) O1(w);
+        if (Runs("O2")) O2(w);
+        // ---- O3, O4: layer_norm and softmax on 1024×1024, forward+backward (their ops are written on
+        // another branch; their lines go here).
+        var ok = Lines.Count(l => l.Ok);
+        w.WriteLine($"summary: {ok}/{Lines.Count} ok; gemm={Engine.gemmBackend}; O1 bounds the ratio to hand-written im2col + GEMM, "
+                    + "O2 the step's time over PyTorch 1.13's on this machine");
+        return 0;
+    }
+
+    static Tensor Random4(Random rng, int a, int b, int c, int d, double scale)
+    {
+        var t = new Tensor(Shape.Of(a, b, c, d));
+        for (var k = 0; k < t.Count; k++) t.Data[k] = (rng.NextDouble() * 2 - 1) * scale;
+        return t;
+    }
+
+    // ---- O1: conv2d 32×3×32×32 ∗ 16×3×3×3, padding 1: forward and the input and weight VJPs.
+
+    /// <summary>
+    /// The same convolution by hand, on buffers made once: im2col of the whole batch (27 × N·H·W), one GEMM
+    /// W·cols, the result moved to NCHW; backward: λ gathered once, ∇W = Λ colsᵀ on the forward's cols,
+    /// Λ_cols = Wᵀ Λ, col2im. The op recomputes im2col for its weight VJP and gathers λ per VJP.
+    /// </summary>
+    sealed class HandConv(int n, int c, int h, int wd, int f)
+    {
+        readonly int K = c * 9, P = h * wd;
+        public readonly Tensor Cols = new(c * 9, n * h * wd), Z = new(f, n * h * wd), L = new(f, n * h * wd),
+            DCols = new(c * 9, n * h * wd), Dw = new(f, c * 9);
+        public readonly Tensor Out = new(Shape.Of(n, f, h, wd)), Dx = new(Shape.Of(n, c, h, wd));
+
+        void Im2col(double[] x)
+        {
+            var cols = Cols.Data;
+            var width = n * P;
+            for (var ch = 0; ch < c; ch++)
+                for (var i = 0; i < 3; i++)
+                    for (var j = 0; j < 3; j++)
+                    {
+                        var row = ((ch * 3 + i) * 3 + j) * width;
+                        for (var img = 0; img < n; img++)
+                            for (var oh = 0; oh < h; oh++)
+                            {
+                                var dst = row + img * P + oh * wd;
+                                var ih = oh - 1 + i;
+                                for (var ow = 0; ow < wd; ow++)
+                                {
+                                    var iw = ow - 1 + j;
+                                    cols[dst + ow] = ih >= 0 && ih < h && iw >= 0 && iw < wd ? x[((img * c + ch) * h + ih) * wd + iw] : 0.0;
+                                }
+                            }
+                    }
+        }
+
+        void Col2im(double[] dx)
+        {
+            Array.Clear(dx);
+            var cols = DCols.Data;
+            var width = n * P;
+            for (var ch = 0; ch < c; ch++)
+                for (var i = 0; i < 3; i++)
+                    for (var j = 0; j < 3; j++)
+                    {
+                        var row = ((ch * 3 + i) * 3 + j) * width;
+                        for (var img = 0; img < n; img++)
+                            for (var oh = 0; oh < h; oh++)
+                            {
+                                var ih = oh - 1 + i;
+                                if (ih < 0 || ih >= h) continue;
+                                var src = row + img * P + oh * wd;
+                                for (var ow = 0; ow < wd; ow++)
+                                {
+                                    var iw = ow - 1 + j;
+                                    if (iw >= 0 && iw < wd) dx[((img * c + ch) * h + ih) * wd + iw] += cols[src + ow];
+                                }
+                            }
+                    }
+        }
+
+        public void Step(Tensor x, Tensor weight, Tensor lambda)
+        {
+            var wm = new Tensor(f, K, weight.Data);
+            Im2col(x.Data);
+            Kernels.Gemm.gemm(false, false, wm, Cols, 0.0, Z);
+            for (var img = 0; img < n; img++)
+                for (var r = 0; r < f; r++)
+                    Array.Copy(Z.Data, r * n * P + img * P, Out.Data, (img * f + r) * P, P);
+            for (var img = 0; img < n; img++)
+                for (var r = 0; r < f; r++)
+                    Array.Copy(lambda.Data, (img * f + r) * P, L.Data, r * n * P + img * P, P);
+            Kernels.Gemm.gemm(false, true, L, Cols, 0.0, Dw);
+            Kernels.Gemm.gemm(true, false, wm, L, 0.0, DCols);
+            Col2im(Dx.Data);
+        }
+    }
+
+    static void O1(TextWriter w)
+    {
+        const int n = 32, c = 3, h = 32, wd = 32, f = 16;
+        var rng = new Random(14);
+        var x = Random4(rng, n, c, h, wd, 1);
+        var weight = Random4(rng, f, c, 3, 3, 0.3);
+        var lambda = Random4(rng, n, f, h, wd, 1);
+        if (Catalogue.compute("conv2d", new Dictionary<string, OpAttribute> { ["padding"] = OpAttribute.Of(1) }) is not { IsOk: true } made)
+            throw new InvalidOperationException("conv2d is not in the catalogue");
+        var op = made.ResultValue;
+        var args = new[] { x, weight };
+        var z = new Tensor(Shape.Of(n, f, h, wd));
+        var dx = new Tensor(x.Shape);
+        var dw = new Tensor(weight.Shape);
+        void Engine1()
+        {
+            op.Forward(args, z);
+            op.Vjp(args, z, lambda, 0, dx);
+            op.Vjp(args, z, lambda, 1, dw);
+        }
+        var hand = new HandConv(n, c, h, wd, f);
+        var (ms, handMs, ratio) = Measure.Pair(Engine1, () => hand.Step(x, weight, lambda), 3, 21);
+        var same = Tensor.BitwiseEqual(z, hand.Out) && Tensor.BitwiseEqual(dw, hand.Dw.Reshape(dw.Shape)) && Tensor.BitwiseEqual(dx, hand.Dx);
+        // Forward W·cols, backward Λ colsᵀ and Wᵀ Λ: three products of 2·F·K·N·H·W flops.
+        var flops = 3 * 2.0 * f * c * 9 * n * h * wd;
+        var gflops = flops / ms / 1e6;
+        Report(w, "O1", $"conv2d {n}x{c}x{h}x{wd} * {f}x{c}x3x3 padding 1, forward + input and weight VJPs ({F(gflops, "0.0")} GFLOP/s; "
+                        + $"PyTorch 1.13 {F(TorchConvMs, "0.0")} ms; hand-written im2col+GEMM {F(handMs, "0.00")} ms = {F(flops / handMs / 1e6, "0.0")} GFLOP/s; "
+                        + $"results {(same ? "bitwise equal" : "DIFFER")})",
+            F(ms, "0.00"), "ms", ratio, "1.20", ratio <= 1.20 && same);
+    }
+
+    // ---- O2: a small CNN's training step (forward + backward) on 64 images of 3×32×32.
+
+    static void O2(TextWriter w)
+    {
+        const int n = 64, classes = 10;
+        var rng = new Random(15);
+        var b = new GraphBuilder();
+        var x = b.Input("x", Shape.Of(n, 3, 32, 32));
+        var w1 = b.Parameter("w1", Random4(rng, 8, 3, 3, 3, 0.3));
+        var b1 = b.Parameter("b1", new Tensor(Shape.Of(8)));
+        var w2 = b.Parameter("w2", Random4(rng, 16, 8, 3, 3, 0.15));
+        var b2 = b.Parameter("b2", new Tensor(Shape.Of(16)));
+        var h1 = b.MaxPool2d(b.Relu(b.Conv2d(x, w1, b1, padding: [1])), [2]);
+        var h2 = b.MaxPool2d(b.Relu(b.Conv2d(h1, w2, b2, padding: [1])), [2]);
+        // The head: flatten (N, 16, 8, 8) to (N, 1024) and a dense layer, when reshape is in the catalogue
+        // (another branch adds it); without it a conv of kernel (8, 1) and padding (0, 1) makes (N, 1, 1, 10)
+        // logits, classes on the last axis.
+        var haveReshape = Catalogue.tryFind("reshape") is not null;
+        NodeRef logits, targets;
+        if (haveReshape)
+        {
+            var flat = b.Apply("reshape", [h2], new Dictionary<string, OpAttribute> { ["shape"] = OpAttribute.Of(n, 16 * 8 * 8) });
+            logits = b.MatMul(flat, b.Parameter("w3", RandomTensor(rng, 16 * 8 * 8, classes, 0.03)));
+            targets = b.Input("y", Shape.Of(n, classes));
+        }
+        else
+        {
+            logits = b.Conv2d(h2, b.Parameter("w3", Random4(rng, 1, 16, 8, 1, 0.1)), padding: [0, 1]);
+            targets = b.Input("y", Shape.Of(n, 1, 1, classes));
+        }
+        var loss = b.SoftmaxCrossEntropy(logits, targets, "loss");
+        var plan = Plan.Compile(b.Build(loss));
+        var xs = Random4(rng, n, 3, 32, 32, 1);
+        var ys = new Tensor(targets.Shape);
+        for (var r = 0; r < n; r++) ys.Data[r * classes + rng.Next(classes)] = 1.0;
+        var inputs = new Dictionary<string, Tensor> { ["x"] = xs, ["y"] = ys };
+        Evaluation? last = null;
+        void Step() => last = Engine.gradient(Adjoints.InputsAndParameters, plan, inputs);
+        // The same step reusing one evaluation's buffers.
+        var e = new Evaluation(plan, Adjoints.InputsAndParameters);
+        e.SetAll(inputs);
+        void Reused()
+        {
+            Engine.forward(e);
+            Engine.backward(Adjoints.InputsAndParameters, e);
+        }
+        var (ms, reusedMs, ratio) = Measure.Pair(Step, Reused, 3, 15);
+        var same = Tensor.BitwiseEqual(last!.Adjoint("w1"), e.Adjoint("w1")) && Tensor.BitwiseEqual(last.Adjoint("w3"), e.Adjoint("w3"));
+        Report(w, "O2", $"CNN conv(3-8)+relu+maxpool, conv(8-16)+relu+maxpool, {(haveReshape ? "reshape+matmul" : "conv head (no reshape in the catalogue)")}, "
+                        + $"softmax_cross_entropy, {n} images 3x32x32, Engine.gradient per step (PyTorch 1.13 {F(TorchCnnMs, "0.0")} ms; reused evaluation {F(reusedMs, "0.0")} ms; "
+                        + $"gradients {(same ? "bitwise equal" : "DIFFER")})",
+            F(ms, "0.0"), "ms", ms / TorchCnnMs, "1.00", ms <= TorchCnnMs && same);
+        _ = ratio;
+    }
+}
