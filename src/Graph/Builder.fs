@@ -214,7 +214,7 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
         b.Constant(id, Tensor.Scalar value)
 
     /// Any catalogue op by name, with its attributes (null when it has none):
-    /// `Apply("sum", [| x |], dict [ "axes", OpAttribute.Of(0, 1) ])`.
+    /// `Apply("sum", [| x |], readOnlyDict [ "axes", OpAttribute.Of(0, 1) ])`.
     member _.Apply(op: string, args: NodeRef[], [<Optional; DefaultParameterValue(null: IReadOnlyDictionary<string, OpAttribute>)>] attributes: IReadOnlyDictionary<string, OpAttribute>, [<Optional; DefaultParameterValue(null: string)>] id: string) =
         let attributes = if isNull attributes then Dictionary() :> IReadOnlyDictionary<_, _> else attributes
         match Catalogue.compute op attributes with
@@ -329,8 +329,58 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     // --- reductions over axes ---
     // --- element-wise ops with attributes ---
     // --- linear algebra ---
+    /// x Wᵀ (torch.nn.functional.linear without a bias): x (…, in), W (out, in).
+    member b.Linear(x: NodeRef, weight: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = b.Apply("linear", [| x; weight |], null, id)
+    /// x Wᵀ + bias (torch.nn.functional.linear): x (…, in), W (out, in), bias (out).
+    member b.Linear(x: NodeRef, weight: NodeRef, bias: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("linear", [| x; weight; bias |], null, id)
     // --- neural-network ops ---
+    /// softmax(x) along an axis (−1: the last).
+    member b.Softmax(x: NodeRef, [<Optional; DefaultParameterValue(-1)>] axis: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("softmax", [| x |], readOnlyDict [ "axis", OpAttribute.Int axis ], id)
+    /// log softmax(x) along an axis (−1: the last), stable.
+    member b.LogSoftmax(x: NodeRef, [<Optional; DefaultParameterValue(-1)>] axis: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("log_softmax", [| x |], readOnlyDict [ "axis", OpAttribute.Int axis ], id)
+    /// torch.nn.functional.cross_entropy: logits (N, C, …) or (C); target int64 labels (N, …) or
+    /// probabilities of the logits' shape; reduction "mean", "sum" or "none".
+    member b.CrossEntropy(logits: NodeRef, target: NodeRef, [<Optional; DefaultParameterValue("mean")>] reduction: string,
+                          [<Optional; DefaultParameterValue(0.0)>] labelSmoothing: double,
+                          [<Optional; DefaultParameterValue(-100)>] ignoreIndex: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("cross_entropy", [| logits; target |],
+                readOnlyDict [ "reduction", OpAttribute.Text reduction; "label_smoothing", OpAttribute.Float labelSmoothing;
+                               "ignore_index", OpAttribute.Int ignoreIndex ], id)
+    /// torch.nn.functional.mse_loss of two tensors of one shape; reduction "mean", "sum" or "none".
+    member b.Mse(a: NodeRef, target: NodeRef, [<Optional; DefaultParameterValue("mean")>] reduction: string, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("mse", [| a; target |], readOnlyDict [ "reduction", OpAttribute.Text reduction ], id)
+    /// dropout(x) with probability p, its mask from the seed alone (the identity when not training).
+    member b.Dropout(x: NodeRef, [<Optional; DefaultParameterValue(0.5)>] p: double,
+                     [<Optional; DefaultParameterValue(true)>] training: bool,
+                     [<Optional; DefaultParameterValue(0)>] seed: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("dropout", [| x |], readOnlyDict [ "p", OpAttribute.Float p; "training", OpAttribute.Bool training; "seed", OpAttribute.Int seed ], id)
+    /// dropout(x, key): the mask from the seed and an int64 scalar key bound per step.
+    member b.Dropout(x: NodeRef, key: NodeRef, [<Optional; DefaultParameterValue(0.5)>] p: double,
+                     [<Optional; DefaultParameterValue(true)>] training: bool,
+                     [<Optional; DefaultParameterValue(0)>] seed: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("dropout", [| x; key |], readOnlyDict [ "p", OpAttribute.Float p; "training", OpAttribute.Bool training; "seed", OpAttribute.Int seed ], id)
     // --- normalisation ---
+    /// layer_norm(x) over the last `dims` dimensions, without weight and bias.
+    member b.LayerNorm(x: NodeRef, [<Optional; DefaultParameterValue(1)>] dims: int,
+                       [<Optional; DefaultParameterValue(1e-5)>] eps: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("layer_norm", [| x |], readOnlyDict [ "dims", OpAttribute.Int dims; "eps", OpAttribute.Float eps ], id)
+    /// layer_norm(x, weight) over the trailing dimensions the weight's shape has.
+    member b.LayerNorm(x: NodeRef, weight: NodeRef, [<Optional; DefaultParameterValue(1e-5)>] eps: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("layer_norm", [| x; weight |], readOnlyDict [ "dims", OpAttribute.Int weight.Shape.Rank; "eps", OpAttribute.Float eps ], id)
+    /// layer_norm(x, weight, bias) over the trailing dimensions the weight's shape has.
+    member b.LayerNorm(x: NodeRef, weight: NodeRef, bias: NodeRef, [<Optional; DefaultParameterValue(1e-5)>] eps: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("layer_norm", [| x; weight; bias |], readOnlyDict [ "dims", OpAttribute.Int weight.Shape.Rank; "eps", OpAttribute.Float eps ], id)
+    /// batch_norm(x, weight, bias, running_mean, running_var) for x (N, C, …); in training with the
+    /// batch's statistics (Ops.Norm.runningStatistics gives the moved running ones).
+    member b.BatchNorm(x: NodeRef, weight: NodeRef, bias: NodeRef, runningMean: NodeRef, runningVar: NodeRef,
+                       [<Optional; DefaultParameterValue(true)>] training: bool,
+                       [<Optional; DefaultParameterValue(0.1)>] momentum: double,
+                       [<Optional; DefaultParameterValue(1e-5)>] eps: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("batch_norm", [| x; weight; bias; runningMean; runningVar |],
+                readOnlyDict [ "training", OpAttribute.Bool training; "momentum", OpAttribute.Float momentum; "eps", OpAttribute.Float eps ], id)
     // --- convolution and pooling ---
     /// conv2d(x, w[, b]) on NCHW as torch.nn.functional.conv2d: x (N, C, H, W), w (F, C/groups, kH, kW),
     /// b (F) or left out; stride, padding and dilation as one value for both axes or (h, w), null for the

@@ -16,7 +16,8 @@ let cost (plan: Plan) (p: int) =
     let args = plan.Ancestors p |> Seq.map plan.Shape |> Array.ofSeq
     let work =
         match op.Kind, op.Name with
-        | OpKind.Compute, "matmul" -> 3.0 * 2.0 * float (args[0].Dim 0) * float (args[0].Dim 1) * float (out.Dim 1)
+        // 2k per output element (m·p per batch matrix), k the inner dimension; N-d by NumPy's rules.
+        | OpKind.Compute, "matmul" -> 3.0 * 2.0 * float out.Count * float (args[0].Dim(args[0].Rank - 1))
         | OpKind.Compute, "solve" -> 2.0 * float (args[0].Dim 0) ** 3.0
         | OpKind.Compute, _ -> 2.0 * (float out.Count + (args |> Array.sumBy (fun s -> float s.Count)))
         | _ -> 0.0

@@ -21,6 +21,12 @@ extern void cblas_dgemm(
     int order, int transA, int transB, int m, int n, int k, double alpha,
     double[] a, int lda, double[] b, int ldb, double beta, double[] c, int ldc)
 
+/// `cblas_dgemm` on pointers, for a matrix that starts inside an array (one matrix of a batch).
+[<DllImport("adjoint-openblas", EntryPoint = "cblas_dgemm", CallingConvention = CallingConvention.Cdecl)>]
+extern void cblas_dgemm_at(
+    int order, int transA, int transB, int m, int n, int k, double alpha,
+    nativeint a, int lda, nativeint b, int ldb, double beta, nativeint c, int ldc)
+
 /// The loaded library, if any. "adjoint-openblas" is our own name, resolved here and nowhere else.
 let handle =
     let mutable h = IntPtr.Zero

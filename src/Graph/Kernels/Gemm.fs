@@ -1,8 +1,12 @@
 /// C ← op(A) op(B) on row-major matrices: OpenBLAS when it is there, the managed kernel otherwise.
 module internal Adjoint.Kernels.Gemm
 
+// The batched product passes matrices inside arrays to OpenBLAS by pointer.
+#nowarn "9"
+
 open System
 open Adjoint
+open Microsoft.FSharp.NativeInterop
 
 /// Which GEMM the engine uses: "openblas" (the system's libopenblas.so.0) or "managed" (ManagedGemm).
 /// Setting ADJOINT_GEMM=managed forces the managed kernel.
@@ -54,3 +58,28 @@ let gemmManaged (transA: bool) (transB: bool) (a: Tensor) (b: Tensor) (beta: dou
 let gemmOpenBlas (transA: bool) (transB: bool) (a: Tensor) (b: Tensor) (beta: double) (c: Tensor) =
     if not openBlasAvailable then invalidOp "OpenBLAS (libopenblas.so.0) is not installed"
     run true transA transB a b beta c
+
+/// C ← op(A)·op(B) + β·C (β ∈ {0, 1}) for dense row-major matrices that start at offsets into their
+/// arrays: op(A) is m × k, op(B) k × n, C m × n, each stored contiguously with its own row length
+/// (A: k, or m when transposed; B: n, or k when transposed). Batched matmul calls it once per matrix;
+/// the whole-array case gives the bits `gemm` gives.
+let gemmAt (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: double[]) (offA: int) (b: double[]) (offB: int)
+           (beta: double) (c: double[]) (offC: int) =
+    if beta <> 0.0 && beta <> 1.0 then invalidArg "beta" $"gemm takes β = 0 or 1, got {beta}"
+    if m = 0 || n = 0 then ()
+    elif k = 0 then
+        if beta = 0.0 then Array.Clear(c, offC, m * n)
+    elif backend = "openblas" then
+        use pa = fixed a
+        use pb = fixed b
+        use pc = fixed c
+        Blas.cblas_dgemm_at(
+            Blas.RowMajor,
+            (if transA then Blas.Trans else Blas.NoTrans),
+            (if transB then Blas.Trans else Blas.NoTrans),
+            m, n, k, 1.0,
+            NativePtr.toNativeInt (NativePtr.add pa offA), (if transA then m else k),
+            NativePtr.toNativeInt (NativePtr.add pb offB), (if transB then k else n),
+            beta, NativePtr.toNativeInt (NativePtr.add pc offC), n)
+    else
+        ManagedGemm.runAt transB transA n m k b offB a offA (beta = 1.0) c offC

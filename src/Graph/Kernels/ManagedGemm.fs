@@ -204,12 +204,16 @@ let private block (transA: bool) (transB: bool) (a: nativeptr<double>) (lda: int
         ArrayPool<double>.Shared.Return bufB
 
 /// C ← op(A) op(B) (+ C when `accumulate`), m × n × k, column-major with leading dimensions the
-/// row counts. Shapes are checked by the caller.
-let run (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: double[]) (b: double[]) (accumulate: bool)
-        (c: double[]) =
-    use pa = fixed a
-    use pb = fixed b
-    use pc = fixed c
+/// row counts, the operands starting at offsets into their arrays (one matrix of a batch). Shapes are
+/// checked by the caller.
+let runAt (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: double[]) (offA: int) (b: double[]) (offB: int)
+          (accumulate: bool) (c: double[]) (offC: int) =
+    use a0 = fixed a
+    use b0 = fixed b
+    use c0 = fixed c
+    let pa = NativePtr.add a0 offA
+    let pb = NativePtr.add b0 offB
+    let pc = NativePtr.add c0 offC
     let lda = max 1 (if transA then k else m)
     let ldb = max 1 (if transB then n else k)
     let cores = Environment.ProcessorCount
@@ -233,3 +237,8 @@ let run (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: double[]) (
             let i1 = min m (panels * (t + 1) / parts * MR)
             if i1 > i0 then block transA transB pa lda pb ldb pc m k accumulate i0 i1 0 n)
         |> ignore
+
+/// `runAt` on whole arrays.
+let run (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: double[]) (b: double[]) (accumulate: bool)
+        (c: double[]) =
+    runAt transA transB m n k a 0 b 0 accumulate c 0
