@@ -244,17 +244,22 @@ type GeluRule =
 let private geluBeta = 1.41421356237309504880 * 1.12837916709551257390 * 0.5
 let private geluKappa = 0.044715
 
-/// The tanh form's derivative, as PyTorch's backward kernel writes it:
-/// (1 + t)/2 + (x/2)(1 − t²)·β(1 + 3κx²), t = tanh(β(x + κx³)).
-let private geluTanhD (x: double) =
-    let t = Math.Tanh(geluBeta * (x + geluKappa * (x * x * x)))
-    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * geluBeta * (1.0 + 3.0 * geluKappa * (x * x))
+/// u = √(2/π)(x + 0.044715x³), the tanh form's inner argument.
+let inline private geluInner (x: double) = geluBeta * (x + geluKappa * (x * x * x))
 
-/// gelu's tanh approximation (x/2)(1 + tanh(√(2/π)(x + 0.044715x³))); f′ as `geluTanhD`.
+/// The tanh form's derivative σ(2u) + x·σ(2u)(1 − σ(2u))·2√(2/π)(1 + 3·0.044715x²), which is PyTorch's
+/// (1 + t)/2 + (x/2)(1 − t²)·√(2/π)(1 + 3·0.044715x²), t = tanh u, written without its cancellation.
+let private geluTanhD (x: double) =
+    let s = 1.0 / (1.0 + Math.Exp(-2.0 * geluInner x))
+    s + x * (s * (1.0 - s)) * (2.0 * geluBeta * (1.0 + 3.0 * geluKappa * (x * x)))
+
+/// gelu's tanh approximation (x/2)(1 + tanh u) (PyTorch's approximate = "tanh"), computed as x·σ(2u), its
+/// equal in real arithmetic: 1 + tanh u cancels where tanh u → −1 (6e-15 relative lost at x = −3, every
+/// digit below x = −6), x·σ(2u) does not. f′ as `geluTanhD`.
 [<Struct>]
 type GeluTanhRule =
     interface IUnaryRule with
-        member _.F x = 0.5 * x * (1.0 + Math.Tanh(geluBeta * (x + geluKappa * (x * x * x))))
+        member _.F x = x / (1.0 + Math.Exp(-2.0 * geluInner x))
         member _.D(x, _) = geluTanhD x
 
 let private gelu = Unary("gelu", GeluRule(), Reads.Argument) :> Op
@@ -305,7 +310,7 @@ let private bound (a: Attributes) (name: string) (absent: double) =
     if not (a.Has name) then absent
     else
         let v = a.Float name
-        if not (Double.IsFinite v) then invalidArg name $"clamp's '{name}' must be a finite number (leave it out for no bound), got {v}"
+        if not (Double.IsFinite v) then raise (ArgumentException $"'{name}' must be a finite number (leave it out for no bound), got {OpAttribute.Float v}")
         v
 
 let private clampEntry =
@@ -317,9 +322,9 @@ let private clampEntry =
       ShapeRule = "x: any shape → the same shape"
       Make =
         fun a ->
-            if not (a.Has "min" || a.Has "max") then invalidArg "min" "clamp needs 'min', 'max' or both"
+            if not (a.Has "min" || a.Has "max") then raise (ArgumentException "clamp needs 'min', 'max' or both")
             let lo, hi = bound a "min" Double.NegativeInfinity, bound a "max" Double.PositiveInfinity
-            if lo > hi then invalidArg "min" $"clamp needs min ≤ max, got min {lo} and max {hi}"
+            if lo > hi then raise (ArgumentException $"clamp needs min ≤ max, got min {OpAttribute.Float lo} and max {OpAttribute.Float hi}")
             clamp lo hi }
 
 let private unaryRule = "x: any shape → the same shape"

@@ -13,18 +13,18 @@ let internal axesText (axes: int[]) = "[" + String.Join(", ", axes) + "]"
 /// The axes of a reduction as given (None: all of them), refused where they can never work: an empty
 /// list (PyTorch reads it as every axis and NumPy as none, so it is ambiguous; leave the attribute out
 /// for all) or an axis listed twice.
-let internal checkAxes (op: string) (axes: int[] option) =
+let internal checkAxes (axes: int[] option) =
     match axes with
-    | Some [||] -> invalidArg "axes" $"{op} needs at least one axis in 'axes' (leave 'axes' out to reduce over all of them)"
+    | Some [||] -> raise (ArgumentException "'axes' must list at least one axis (leave it out to reduce over all of them)")
     | Some xs ->
         match xs |> Array.countBy id |> Array.tryFind (fun (_, n) -> n > 1) with
-        | Some(a, _) -> invalidArg "axes" $"{op}: axis {a} is given twice in axes {axesText xs}"
+        | Some(a, _) -> raise (ArgumentException $"axis {a} is given twice in axes {axesText xs}")
         | None -> axes
     | None -> axes
 
 /// Which dimensions of `shape` the axes reduce (negative axes count from the end, as in NumPy), or a
 /// message naming the axis that is out of range or, once normalised, given twice.
-let internal reducedDims (op: string) (axes: int[] option) (shape: Shape) : Result<bool[], string> =
+let internal reducedDims (axes: int[] option) (shape: Shape) : Result<bool[], string> =
     let rank = shape.Rank
     match axes with
     | None -> Ok(Array.create rank true)
@@ -37,11 +37,11 @@ let internal reducedDims (op: string) (axes: int[] option) (shape: Shape) : Resu
                 if d < 0 || d >= rank then
                     error <-
                         Some(
-                            if rank = 0 then $"{op}: axis {a} is out of range for a scalar input, which has no axes"
-                            else $"{op}: axis {a} is out of range for an input of shape {shape} (axes run from {-rank} to {rank - 1})"
+                            if rank = 0 then $"axis {a} is out of range for a scalar input, which has no axes"
+                            else $"axis {a} is out of range for an input of shape {shape} (axes run from {-rank} to {rank - 1})"
                         )
                 elif reduced[d] then
-                    error <- Some $"{op}: axis {a} names dimension {d} of {shape} again in axes {axesText xs}"
+                    error <- Some $"axis {a} names dimension {d} of {shape} again in axes {axesText xs}"
                 else reduced[d] <- true
         match error with
         | Some m -> Error m
@@ -166,19 +166,19 @@ type internal AxesReduction(name: string, axes: int[] option, keepdims: bool) =
     member _.KeepDims = keepdims
 
     override _.Shape s =
-        reducedDims name axes s[0] |> Result.map (fun reduced -> reducedShape s[0] reduced keepdims)
+        reducedDims axes s[0] |> Result.map (fun reduced -> reducedShape s[0] reduced keepdims)
 
     /// The walk over an argument of this shape (already checked by Shape).
     member _.Walk(shape: Shape) =
         let w = last
         if not (isNull (box w)) && w.Shape = shape then w
         else
-            match reducedDims name axes shape with
+            match reducedDims axes shape with
             | Ok reduced ->
                 let w = AxesWalk(shape, reduced)
                 last <- w
                 w
-            | Error m -> invalidArg "shape" m
+            | Error m -> invalidOp m
 
 /// z = Σ x over the axes; λ_x = λ spread back over them. A sum to one element (every axis longer than 1
 /// reduced, as with no axes) adds in Vec.sum's fixed pattern, the bits version 1 gave; any other adds
@@ -245,7 +245,7 @@ let internal axesRule = "x: any shape → the dimensions not in axes (with keepd
 /// An entry for a reduction over axes with `extra` attributes; `make` gets the checked axes and keepdims.
 let internal axesEntry name summary (extra: AttributeSpec list) (make: int[] option -> bool -> Attributes -> Op) =
     { Name = name; Arity = "1"; MinArity = 1; Attributes = axesSpecs @ extra; Summary = summary; ShapeRule = axesRule
-      Make = fun a -> make (checkAxes name (a.Ints "axes")) (a.Bool "keepdims") a }
+      Make = fun a -> make (checkAxes (a.Ints "axes")) (a.Bool "keepdims") a }
 
 /// The sum, mean and squared norm's catalogue entries.
 let entries =
