@@ -148,3 +148,33 @@ let ``gelu in both forms and their derivatives equal 50-digit values to 1e-15 re
             assertWithin tolerance $"gelu {f} at {x}" ez'
             assertWithin tolerance $"gelu {f}′ at {x}" ed'
     report $"gelu against 50 digits: worst relative error {worst:E2}"
+
+[<Fact>]
+let ``max and min give ties' adjoint to the first; argmax is int64 and takes the first maximum`` () =
+    let x = Tensor.OfRows [| [| 1.0; 3.0; 3.0 |]; [| 2.0; 2.0; 0.0 |] |]
+    let mx = opOf "max" [ "axes", OpAttribute.Ints [| 1 |] ]
+    let out = apply mx [| x |]
+    assertSameValues (Tensor(Shape.Of 2, [| 3.0; 2.0 |])) out
+    assertSameValues (Tensor.OfRows [| [| 0.0; 5.0; 0.0 |]; [| 7.0; 0.0; 0.0 |] |]) (vjp mx [| x |] out (Tensor(Shape.Of 2, [| 5.0; 7.0 |])) 0)
+    let mn = opOf "min" []
+    let low = apply mn [| Tensor(Shape.Of 3, [| 1.0; 0.0; 0.0 |]) |]
+    assertSameValues (Tensor(Shape.Of 3, [| 0.0; 2.0; 0.0 |])) (vjp mn [| Tensor(Shape.Of 3, [| 1.0; 0.0; 0.0 |]) |] low (Tensor.Scalar 2.0) 0)
+    let b = GraphBuilder()
+    let i = b.ArgMax(b.Input("x", x), 1)
+    Assert.Equal(ElementType.Int64, b.ElementTypeOf i)
+    assertSameValues (Tensor(Shape.Of 2, [| 1.0; 0.0 |])) (apply (opOf "argmax" [ "axis", OpAttribute.Int -1 ]) [| x |])
+    assertSameValues (Tensor.Scalar 1.0) (apply (opOf "argmax" []) [| x |])
+
+[<Fact>]
+let ``axes out of range, repeated or empty, and clamp's bounds, are errors that name them`` () =
+    let shapeError name attrs (shape: Shape) =
+        match (opOf name attrs).Shape [| shape |] with
+        | Error m -> m
+        | Ok s -> failwith $"no error: {s}"
+    Assert.Equal("axis 2 is out of range for an input of shape 2x3 (axes run from -2 to 1)", shapeError "sum" [ "axes", OpAttribute.Ints [| 2 |] ] (Shape.Of(2, 3)))
+    Assert.Equal("axis -1 names dimension 1 of 2x3 again in axes [1, -1]", shapeError "max" [ "axes", OpAttribute.Ints [| 1; -1 |] ] (Shape.Of(2, 3)))
+    Assert.Equal("axis 0 is out of range for a scalar input, which has no axes", shapeError "argmax" [ "axis", OpAttribute.Int 0 ] Shape.Scalar)
+    Assert.Equal(Error "op 'sum': axis 0 is given twice in axes [0, 0]", Catalogue.compute "sum" (attributesOf [ "axes", OpAttribute.Ints [| 0; 0 |] ]) |> Result.map string)
+    Assert.Equal(Error "op 'mean': 'axes' must list at least one axis (leave it out to reduce over all of them)", Catalogue.compute "mean" (attributesOf [ "axes", OpAttribute.Ints [||] ]) |> Result.map string)
+    Assert.Equal(Error "op 'clamp': clamp needs min ≤ max, got min 2 and max 1", Catalogue.compute "clamp" (attributesOf [ "min", OpAttribute.Float 2.0; "max", OpAttribute.Float 1.0 ]) |> Result.map string)
+    Assert.Equal(Error "op 'clamp': clamp needs 'min', 'max' or both", Catalogue.compute "clamp" (attributesOf []) |> Result.map string)
