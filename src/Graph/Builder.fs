@@ -327,7 +327,69 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
     member _.Where(mask: NodeRef, a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) =
         apply id Ops.Index.where [| mask; a; b |]
     // --- reductions over axes ---
+    /// Σ over the given axes (negative ones count from the end; null: all), each kept as a dimension of
+    /// length 1 with keepdims.
+    member b.Sum(x: NodeRef, axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("sum", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, []), id)
+    /// The mean over the given axes (null: all).
+    member b.Mean(x: NodeRef, axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("mean", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, []), id)
+    /// The largest element over the given axes (null: all); its adjoint goes to the first maximal one.
+    member b.Max(x: NodeRef, [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("max", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, []), id)
+    /// The smallest element over the given axes (null: all); its adjoint goes to the first minimal one.
+    member b.Min(x: NodeRef, [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("min", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, []), id)
+    /// ln Σ exp over the given axes (null: all), shifted by the maximum.
+    member b.LogSumExp(x: NodeRef, [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("logsumexp", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, []), id)
+    /// Σ(x − x̄)²/(n − correction) over the given axes (null: all); correction 1 is torch.var's default.
+    member b.Var(x: NodeRef, [<Optional; DefaultParameterValue(null: int[])>] axes: int[], [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(1)>] correction: int, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("var", [| x |], GraphBuilder.AxesAttributes(axes, keepdims, [ "correction", OpAttribute.Int correction ]), id)
+    /// The index (int64) of the first maximal element of the flattened tensor, rank 0.
+    member b.ArgMax(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = b.Apply("argmax", [| x |], null, id)
+    /// The index (int64) of the first maximal element along an axis (negative counts from the end).
+    member b.ArgMax(x: NodeRef, axis: int, [<Optional; DefaultParameterValue(false)>] keepdims: bool, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("argmax", [| x |], Dictionary(dict [ "axis", OpAttribute.Int axis; "keepdims", OpAttribute.Bool keepdims ]), id)
+
+    /// The attributes of a reduction over axes (null axes: all), with the op's others.
+    static member private AxesAttributes(axes: int[], keepdims: bool, others: (string * OpAttribute) list) : IReadOnlyDictionary<string, OpAttribute> =
+        let d = Dictionary<string, OpAttribute>()
+        if not (isNull axes) then d["axes"] <- OpAttribute.Ints(Array.copy axes)
+        d["keepdims"] <- OpAttribute.Bool keepdims
+        for k, v in others do
+            d[k] <- v
+        d
     // --- element-wise ops with attributes ---
+    /// |x| element-wise.
+    member _.Abs(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.abs x
+    /// √x element-wise.
+    member _.Sqrt(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sqrt x
+    /// 1/√x element-wise.
+    member _.Rsqrt(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.rsqrt x
+    /// min(max(x, min), max) element-wise; an infinite bound (−∞ for min, +∞ for max) is no bound.
+    member b.Clamp(x: NodeRef, min: double, max: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        let d = Dictionary<string, OpAttribute>()
+        if min <> System.Double.NegativeInfinity then d["min"] <- OpAttribute.Float min
+        if max <> System.Double.PositiveInfinity then d["max"] <- OpAttribute.Float max
+        b.Apply("clamp", [| x |], d, id)
+    /// x where x > 0, else αx.
+    member b.LeakyRelu(x: NodeRef, [<Optional; DefaultParameterValue(0.01)>] alpha: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("leaky_relu", [| x |], Dictionary(dict [ "alpha", OpAttribute.Float alpha ]), id)
+    /// x where x > 0, else α(eˣ − 1).
+    member b.Elu(x: NodeRef, [<Optional; DefaultParameterValue(1.0)>] alpha: double, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("elu", [| x |], Dictionary(dict [ "alpha", OpAttribute.Float alpha ]), id)
+    /// x Φ(x); approximate "tanh" for PyTorch's tanh approximation.
+    member b.Gelu(x: NodeRef, [<Optional; DefaultParameterValue("none")>] approximate: string, [<Optional; DefaultParameterValue(null: string)>] id: string) =
+        b.Apply("gelu", [| x |], Dictionary(dict [ "approximate", OpAttribute.Text approximate ]), id)
+    /// x/(1 + |x|) element-wise.
+    member _.Softsign(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.softsign x
+    /// sign x element-wise (zero derivative).
+    member _.Sign(x: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply1 id Ops.Elementwise.sign x
+    /// max(a, b) element-wise (broadcasting).
+    member _.Maximum(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.maximum a b
+    /// min(a, b) element-wise (broadcasting).
+    member _.Minimum(a: NodeRef, b: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = apply2 id Ops.Elementwise.minimum a b
     // --- linear algebra ---
     /// x Wᵀ (torch.nn.functional.linear without a bias): x (…, in), W (out, in).
     member b.Linear(x: NodeRef, weight: NodeRef, [<Optional; DefaultParameterValue(null: string)>] id: string) = b.Apply("linear", [| x; weight |], null, id)
