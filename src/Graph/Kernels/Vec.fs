@@ -44,6 +44,46 @@ let sum (data: double[]) (start: int) (count: int) =
         k <- k + 1
     total
 
+/// Σ (data[k] − shift)² over data[start .. start+count−1], in the same fixed order as `sum` (a
+/// normalisation's variance about its mean).
+let sumSquaredDeviations (data: double[]) (start: int) (count: int) (shift: double) =
+    let lanes = Numerics.Vector<double>.Count
+    let mutable acc = Numerics.Vector<double>.Zero
+    let s = Numerics.Vector<double>(shift)
+    let mutable k = 0
+    let span = ReadOnlySpan<double>(data, start, count)
+    while k + lanes <= count do
+        let d = Numerics.Vector<double>(span.Slice(k, lanes)) - s
+        acc <- acc + d * d
+        k <- k + lanes
+    let mutable total = 0.0
+    for l in 0 .. lanes - 1 do
+        total <- total + acc[l]
+    while k < count do
+        let d = span[k] - shift
+        total <- total + d * d
+        k <- k + 1
+    total
+
+/// Σ a[k]·(b[k] − shift) over k in start .. start+count−1 of both, in the same fixed order as `sum`.
+let dotShifted (a: double[]) (b: double[]) (start: int) (count: int) (shift: double) =
+    let lanes = Numerics.Vector<double>.Count
+    let mutable acc = Numerics.Vector<double>.Zero
+    let s = Numerics.Vector<double>(shift)
+    let mutable k = 0
+    let sa = ReadOnlySpan<double>(a, start, count)
+    let sb = ReadOnlySpan<double>(b, start, count)
+    while k + lanes <= count do
+        acc <- acc + Numerics.Vector<double>(sa.Slice(k, lanes)) * (Numerics.Vector<double>(sb.Slice(k, lanes)) - s)
+        k <- k + lanes
+    let mutable total = 0.0
+    for l in 0 .. lanes - 1 do
+        total <- total + acc[l]
+    while k < count do
+        total <- total + sa[k] * (sb[k] - shift)
+        k <- k + 1
+    total
+
 /// Σ a[k]·b[k] in the same fixed order as `sum`.
 let dot (a: double[]) (b: double[]) =
     let lanes = Numerics.Vector<double>.Count

@@ -5,6 +5,7 @@ module Adjoint.Ops.Norm
 open System
 open System.Collections.Generic
 open Adjoint
+open Adjoint.Kernels
 
 /// The mean and the biased variance of the `count` elements x[at k], k < count, summed in increasing
 /// k (two passes, so that the variance does not cancel).
@@ -36,6 +37,29 @@ let inline private normVjp (x: double[]) (adjoint: double[]) (dest: double[]) (c
         let i = at k
         dest[i] <- r * (adjoint[i] * weight k - mg - (x[i] - mu) * r * mgx)
 
+/// layer_norm's λ_x over one contiguous group x[start ..< start + g] (w null: no weight): μ and σ² by the
+/// vector kernels, Σ λw and Σ λw(x − μ), then the write (bench O3 times it against a plain loop).
+let private layerRowVjp (x: double[]) (l: double[]) (w: double[]) (dest: double[]) (start: int) (g: int) (eps: double) =
+    let mu = Vec.sum x start g / double g
+    let r = 1.0 / Math.Sqrt(Vec.sumSquaredDeviations x start g mu / double g + eps)
+    if isNull w then
+        let mg = Vec.sum l start g / double g
+        // λ_x = r (λ − mean λ − x̂ mean(λ x̂)) with x̂ = (x − μ) r: the x̂ factors folded into one constant.
+        let c = r * r * (Vec.dotShifted l x start g mu / double g)
+        for k in start .. start + g - 1 do
+            dest[k] <- r * (l[k] - mg - (x[k] - mu) * c)
+    else
+        let mutable sg = 0.0
+        let mutable sgd = 0.0
+        for k in 0 .. g - 1 do
+            let gk = l[start + k] * w[k]
+            sg <- sg + gk
+            sgd <- sgd + gk * (x[start + k] - mu)
+        let mg = sg / double g
+        let c = r * r * (sgd / double g)
+        for k in 0 .. g - 1 do
+            dest[start + k] <- r * (l[start + k] * w[k] - mg - (x[start + k] - mu) * c)
+
 /// layer_norm(x[, w[, b]]) as torch.nn.functional.layer_norm with normalized_shape the last `dims`
 /// dimensions of x (w's and b's shape): each group of those trailing elements becomes
 /// y = (x − μ)/√(σ² + eps) ⊙ w + b, μ and σ² (biased) its mean and variance. λ_x as `normVjp` with
@@ -46,9 +70,10 @@ let layerNorm (dims: int) (eps: double) =
         for d in s.Rank - dims .. s.Rank - 1 do
             g <- g * s.Dim d
         g
+    // Over a contiguous group, by the vector kernels (their fixed order, not `moments`' one by one).
     let stats (x: double[]) (start: int) (g: int) =
-        let struct (mu, var) = moments x g (fun k -> start + k)
-        struct (mu, 1.0 / Math.Sqrt(var + eps))
+        let mu = Vec.sum x start g / double g
+        struct (mu, 1.0 / Math.Sqrt(Vec.sumSquaredDeviations x start g mu / double g + eps))
     { new Op("layer_norm", 1, OpKind.Compute) with
         override _.AcceptsArity count = count >= 1 && count <= 3
         override _.ArityText = "1 to 3"
@@ -64,13 +89,23 @@ let layerNorm (dims: int) (eps: double) =
                 | None -> Ok x
         override _.Forward(args, out) =
             let x = args[0].Data
+            let y = out.Data
             let g = group args[0].Shape
-            for start in 0 .. g .. x.Length - 1 do
+            let w = if args.Length > 1 then args[1].Data else null
+            let b = if args.Length > 2 then args[2].Data else null
+            let mutable start = 0
+            while start < x.Length do
                 let struct (mu, r) = stats x start g
-                for k in 0 .. g - 1 do
-                    let h = (x[start + k] - mu) * r
-                    let h = if args.Length > 1 then h * args[1].Data[k] else h
-                    out.Data[start + k] <- if args.Length > 2 then h + args[2].Data[k] else h
+                if isNull w then
+                    for k in start .. start + g - 1 do
+                        y[k] <- (x[k] - mu) * r
+                elif isNull b then
+                    for k in 0 .. g - 1 do
+                        y[start + k] <- (x[start + k] - mu) * r * w[k]
+                else
+                    for k in 0 .. g - 1 do
+                        y[start + k] <- (x[start + k] - mu) * r * w[k] + b[k]
+                start <- start + g
         override _.Vjp(args, _, adjoint, slot, dest) =
             let x = args[0].Data
             let l = adjoint.Data
@@ -78,11 +113,7 @@ let layerNorm (dims: int) (eps: double) =
             if slot > 0 then Array.Clear dest.Data
             for start in 0 .. g .. x.Length - 1 do
                 match slot with
-                | 0 ->
-                    let struct (mu, r) = stats x start g
-                    if args.Length > 1 then
-                        normVjp x l dest.Data g mu r (fun k -> start + k) (fun k -> args[1].Data[k])
-                    else normVjp x l dest.Data g mu r (fun k -> start + k) (fun _ -> 1.0)
+                | 0 -> layerRowVjp x l (if args.Length > 1 then args[1].Data else null) dest.Data start g eps
                 | 1 ->
                     let struct (mu, r) = stats x start g
                     for k in 0 .. g - 1 do
