@@ -54,6 +54,16 @@ let wellConditioned (rnd: Random) n =
 /// ⟨a, b⟩ = Σ_k a_k b_k, summed naively (independently of the engine's kernels).
 let inner (a: Tensor) (b: Tensor) = Array.fold2 (fun s x y -> s + x * y) 0.0 a.Data b.Data
 
+/// Attributes by name, as the catalogue takes them.
+let attributesOf (pairs: (string * OpAttribute) list) =
+    Dictionary<string, OpAttribute>(dict pairs) :> IReadOnlyDictionary<_, _>
+
+/// The catalogue's op of that name made with those attributes (a test failure if it cannot be made).
+let opOf (name: string) (attributes: (string * OpAttribute) list) =
+    match Catalogue.compute name (attributesOf attributes) with
+    | Ok op -> op
+    | Error m -> failwith m
+
 /// z = f(args) for one op, into a fresh tensor of the shape its rule gives.
 let apply (op: Op) (args: Tensor[]) =
     match op.Shape(args |> Array.map _.Shape) with

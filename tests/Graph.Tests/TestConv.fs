@@ -11,14 +11,6 @@ open Xunit
 open Adjoint
 open Adjoint.Tests.Helpers
 
-let private attributesOf (pairs: (string * OpAttribute) list) =
-    Dictionary<string, OpAttribute>(dict pairs) :> IReadOnlyDictionary<_, _>
-
-let private opOf (name: string) (attributes: (string * OpAttribute) list) =
-    match Catalogue.compute name (attributesOf attributes) with
-    | Ok op -> op
-    | Error m -> failwith m
-
 let private randomOf (rnd: Random) (dims: int list) = tensorOfShape (Shape.Of(Array.ofList dims)) (fun () -> uniform rnd -1.0 1.0)
 
 /// A 2-d convolution's configuration, as the direct definition takes it.

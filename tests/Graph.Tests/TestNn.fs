@@ -11,11 +11,6 @@ open Xunit
 open Adjoint
 open Adjoint.Tests.Helpers
 
-let private opOf (name: string) (attributes: (string * OpAttribute) list) =
-    match Catalogue.compute name (Dictionary(dict attributes) :> IReadOnlyDictionary<_, _>) with
-    | Ok op -> op
-    | Error m -> failwith m
-
 let private errorOf (name: string) (attributes: (string * OpAttribute) list) =
     match Catalogue.compute name (Dictionary(dict attributes) :> IReadOnlyDictionary<_, _>) with
     | Ok _ -> failwith "expected an error"

@@ -12,14 +12,6 @@ open Adjoint.OpTable
 let private table = Adjoint.OpTable.Table.table
 let private rowOf = Adjoint.OpTable.Table.rowOf
 
-let private attributesOf (pairs: (string * OpAttribute) list) =
-    Dictionary<string, OpAttribute>(dict pairs) :> IReadOnlyDictionary<_, _>
-
-let private opOf (name: string) (attributes: (string * OpAttribute) list) =
-    match Catalogue.compute name (attributesOf attributes) with
-    | Ok op -> op
-    | Error m -> failwith m
-
 /// (op, shape class, argument slot) for every compute op, every class of its row, each slot up to the
 /// catalogue's arity.
 let vjpCases =

@@ -12,14 +12,6 @@ open Xunit
 open Adjoint
 open Adjoint.Tests.Helpers
 
-let private attributesOf (pairs: (string * OpAttribute) list) =
-    Dictionary<string, OpAttribute>(dict pairs) :> IReadOnlyDictionary<_, _>
-
-let private opOf (name: string) (attributes: (string * OpAttribute) list) =
-    match Catalogue.compute name (attributesOf attributes) with
-    | Ok op -> op
-    | Error m -> failwith m
-
 let private bits (x: double) = BitConverter.DoubleToInt64Bits x
 
 // PyTorch's values.

@@ -11,14 +11,6 @@ open Xunit
 open Adjoint
 open Adjoint.Tests.Helpers
 
-let private attributesOf (pairs: (string * OpAttribute) list) =
-    Dictionary<string, OpAttribute>(dict pairs) :> IReadOnlyDictionary<_, _>
-
-let private opOf (name: string) (pairs: (string * OpAttribute) list) =
-    match Catalogue.compute name (attributesOf pairs) with
-    | Ok op -> op
-    | Error m -> failwith m
-
 let private ints (xs: int list) = OpAttribute.Ints(Array.ofList xs)
 
 /// The error of making the op, or of its shape rule on those argument shapes.
