@@ -189,9 +189,13 @@ let private readAttribute (e: JsonElement) path =
     | JsonValueKind.Array ->
         OpAttribute.Ints
             [| for i, x in Seq.indexed (e.EnumerateArray()) ->
-                   match x.ValueKind, x.TryGetInt32() with
-                   | JsonValueKind.Number, (true, v) when not (x.GetRawText().Contains '.') -> v
-                   | k, _ -> fail $"{path}[{i}]" $"expected an integer, got {(if k = JsonValueKind.Number then x.GetRawText() else kindName k)}" |]
+                   // TryGetInt32 throws on a non-number: the kind is checked first.
+                   match x.ValueKind with
+                   | JsonValueKind.Number ->
+                       match x.TryGetInt32() with
+                       | true, v when not (x.GetRawText().Contains '.' || x.GetRawText().Contains 'e' || x.GetRawText().Contains 'E') -> v
+                       | _ -> fail $"{path}[{i}]" $"expected an integer, got {x.GetRawText()}"
+                   | k -> fail $"{path}[{i}]" $"expected an integer, got {kindName k}" |]
     | k -> fail path $"expected a number, an integer, a list of integers, a boolean or a string, got {kindName k}"
 
 let private readAttributes (e: JsonElement) path =

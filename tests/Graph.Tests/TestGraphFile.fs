@@ -286,6 +286,10 @@ let private errorTable =
       document [ x; w; h; s.Replace("sigmoid", "scale"); loss ]
       "attribute not a number", "nodes[3].attributes.factor", "op 'scale' attribute 'factor' must be a number, got \"2\"",
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"scale\", \"attributes\": { \"factor\": \"2\" }"); loss ]
+      "attribute list of strings", "nodes[3].attributes.factor[0]", "expected an integer, got a string",
+      document [ x; w; h; s.Replace("\"sigmoid\"", "\"scale\", \"attributes\": { \"factor\": [\"nope\"] }"); loss ]
+      "attribute list of fractions", "nodes[3].attributes.factor[1]", "expected an integer, got 1.5",
+      document [ x; w; h; s.Replace("\"sigmoid\"", "\"scale\", \"attributes\": { \"factor\": [1, 1.5] }"); loss ]
       "unknown attribute", "nodes[3].attributes.factor", "op 'sigmoid' has no attribute 'factor'",
       document [ x; w; h; s.Replace("\"sigmoid\"", "\"sigmoid\", \"attributes\": { \"factor\": 2 }"); loss ]
       "ragged rows", "nodes[1].value[1]", "has 1 entries where the first list at this depth has 3",
