@@ -120,7 +120,17 @@ let computeOrBlame (name: string) (attributes: IReadOnlyDictionary<string, OpAtt
             | None ->
                 try
                     let op = e.Make(Attributes(e.Attributes, given))
-                    if given.Count > 0 then op.Attributes <- given
+                    if given.Count > 0 then
+                        // A shared op carrying other attributes would be an entry's bug that changes
+                        // every graph using that op: refused loudly rather than overwritten.
+                        let same =
+                            op.Attributes.Count = given.Count
+                            && given |> Seq.forall (fun kv -> match op.Attributes.TryGetValue kv.Key with
+                                                              | true, v -> v.Equals kv.Value
+                                                              | _ -> false)
+                        if op.Attributes.Count > 0 && not same then
+                            invalidOp $"catalogue entry '{name}' returned an op made with other attributes"
+                        op.Attributes <- given
                     Ok op
                 with :? ArgumentException as ex ->
                     Error(None, $"op '{name}': {ex.Message}")
