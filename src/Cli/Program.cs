@@ -1,5 +1,5 @@
 // The `adjoint` command line. Exit codes: 0 ok, 1 a user error with a one-line message, 2 an internal
-// error, 3 a check that ran and did not pass.
+// error, 3 a check that ran and did not pass, 130 a train run stopped by Ctrl-C (saved).
 using System.CommandLine;
 using Adjoint.Cli;
 using Adjoint.Client;
@@ -87,9 +87,67 @@ namespace Adjoint.Cli
             var ops = new Command("ops", "The op catalogue: each op's arity, attributes (types, defaults) and shape rule, from the catalogue itself.") { opName };
             ops.SetAction(r => Guard(stderr, () => Task.FromResult(OpsCommand.Run(r.GetValue(opName), r.GetValue(json), stdout))).Result);
 
+            var model = new Argument<string>("MODEL") { Description = "A graph file whose output is the loss (examples/digits-mlp.json)." };
+            var data = new Option<string>("--data") { Description = "The data: CSV (a header naming input ids, x[0] … x[63] for a row's 64 values of input x), .npz/.npy (arrays by input id, rows first) or JSON (a list of --inputs objects). Rows bind inputs along their first dimension.", Required = true };
+            var columns = new Option<string?>("--columns") { Description = "For a CSV file without a header: the inputs in column order, 'x:64,label' (the count defaults to the input's values a row)." };
+            var predictions = new Option<string?>("--predictions") { Description = "The node holding the predictions to score (default: the loss op's first ancestor)." };
+            var target = new Option<string?>("--target") { Description = "The node holding the targets (default: the loss op's second ancestor)." };
+            var epochs = new Option<int>("--epochs") { Description = "The epoch to stop after.", DefaultValueFactory = _ => 10 };
+            var batchRows = new Option<int?>("--batch") { Description = "Rows per optimizer step (default: the graph's rows per evaluation); a multiple of them." };
+            var optimizerName = new Option<string>("--optimizer") { Description = "sgd or adam.", DefaultValueFactory = _ => "adam" };
+            optimizerName.AcceptOnlyFromAmong("sgd", "adam");
+            var lr = new Option<double?>("--lr") { Description = "The learning rate (default 0.001 for Adam, 0.01 for SGD)." };
+            var shuffle = new Option<bool?>("--shuffle") { Description = "Visit the rows in a fresh seeded order each epoch." };
+            var seed = new Option<int?>("--seed") { Description = "The seed of the orders and of a --validation fraction (default 0)." };
+            var validationData = new Option<string?>("--validation") { Description = "A validation data file, or a fraction (0.2) of --data's rows held out by a seeded choice." };
+            var saveTo = new Option<string?>("--save") { Description = "Write the graph with its trained parameters here after every epoch and on Ctrl-C, with the training state beside it (.training.json)." };
+            var resume = new Option<bool>("--resume") { Description = "MODEL is a file train --save wrote: continue from its training state (to --epochs)." };
+            var plotTo = new Option<string?>("--plot") { Description = "The loss plot PNG (default: beside --save, or MODEL-training.png beside MODEL)." };
+            var train = Evaluating(new Command("train", $"Train a model on a data file with mini-batches of its rows; Ctrl-C stops after the current step and saves (exit code {TrainCommand.Interrupted}).")
+                { model, data, columns, epochs, batchRows, optimizerName, lr, shuffle, seed, validationData, saveTo, resume, plotTo, predictions, target });
+            train.SetAction((r, ct) => Guard(stderr, () => TrainCommand.Train(new TrainSettings
+            {
+                Model = r.GetValue(model)!, Data = r.GetValue(data)!, Columns = r.GetValue(columns), Epochs = r.GetValue(epochs), Batch = r.GetValue(batchRows),
+                Optimizer = r.GetValue(optimizerName)!, LearningRate = r.GetValue(lr), Shuffle = r.GetValue(shuffle), Seed = r.GetValue(seed),
+                Validation = r.GetValue(validationData), Save = r.GetValue(saveTo), Resume = r.GetValue(resume), Plot = r.GetValue(plotTo),
+                Predictions = r.GetValue(predictions), Target = r.GetValue(target),
+            }, Backend(r), r.GetValue(json), stdout, stderr, ct)));
+            var eval = Evaluating(new Command("eval", "The loss of a model on a data file, and its accuracy (classification) or RMSE and MAE (regression).")
+                { model, data, columns, predictions, target });
+            eval.SetAction((r, ct) => Guard(stderr, () => TrainCommand.Eval(r.GetValue(model)!, r.GetValue(data)!, r.GetValue(columns), r.GetValue(predictions), r.GetValue(target), Backend(r), r.GetValue(json), stdout, ct)));
+
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
-            { json, demo, check, grad, partition, render, ops, models };
-            return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+            { json, demo, check, grad, train, eval, partition, render, ops, models };
+            var parsed = root.Parse(args);
+            if (parsed.CommandResult.Command == train) return await Interruptible(parsed, stdout, stderr);
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        }
+
+        // train: the first Ctrl-C asks the run to stop after its current step and save; a second one
+        // cancels at once (System.CommandLine's own handling would cancel the step mid-way).
+        private static async Task<int> Interruptible(ParseResult parsed, TextWriter stdout, TextWriter stderr)
+        {
+            using var hard = new CancellationTokenSource();
+            void OnCancel(object? sender, ConsoleCancelEventArgs e)
+            {
+                if (TrainCommand.StopRequested)
+                {
+                    hard.Cancel();
+                    return;
+                }
+                e.Cancel = true;
+                TrainCommand.StopRequested = true;
+                stderr.WriteLine("stopping after the current step (Ctrl-C again to cancel at once)");
+            }
+            Console.CancelKeyPress += OnCancel;
+            try
+            {
+                return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null }, hard.Token);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= OnCancel;
+            }
         }
 
         /// <summary>Turns exceptions into the exit-code policy: what the user can fix is one line and 1.</summary>

@@ -68,14 +68,19 @@ public abstract class GradientGraph
 
     /// <summary>
     /// One optimizer step: the gradient of Σ z_n over the batch (parameter adjoints summed in submission
-    /// order), applied to every parameter where it is stored (<see cref="ApplyStepAsync"/>, which retries
+    /// order; with mean set, of the mean z_n, the sum times 1/N), applied to every parameter where it is stored (<see cref="ApplyStepAsync"/>, which retries
     /// a step that storage or a silo failed). Returns the mean z_n before the step.
     /// </summary>
     /// <exception cref="TrainingStepException">The step could not be applied to every parameter after
     /// its retries; <see cref="TrainingStepException.Step"/> finishes it exactly once when passed to
     /// <see cref="ApplyStepAsync"/> later.</exception>
+    public Task<double> TrainStepAsync(
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, CancellationToken cancellationToken = default) =>
+        TrainStepAsync(batch, optimizer, mean: false, cancellationToken);
+
+    /// <inheritdoc cref="TrainStepAsync(IEnumerable{IReadOnlyDictionary{string, Tensor}?}, OptimizerSettings, CancellationToken)"/>
     public async Task<double> TrainStepAsync(
-        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, CancellationToken cancellationToken = default)
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, bool mean, CancellationToken cancellationToken = default)
     {
         var results = await RunAsync(batch.ToList(), new BatchOptions { Adjoints = Adjoints.InputsAndParameters }, cancellationToken);
         if (results.Count == 0) throw new ArgumentException("a training step needs at least one evaluation", nameof(batch));
@@ -83,7 +88,7 @@ public abstract class GradientGraph
         var gradients = Graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter)
             .Select(n => (n.Id, Terms: results.Where(r => r.Adjoints.ContainsKey(n.Id)).Select(r => r.Adjoints[n.Id]).ToList()))
             .Where(p => p.Terms.Count > 0)
-            .ToDictionary(p => p.Id, p => Optimizer.sumInOrder(p.Terms));
+            .ToDictionary(p => p.Id, p => mean ? Optimizer.meanInOrder(p.Terms) : Optimizer.sumInOrder(p.Terms));
         await ApplyStepAsync(new TrainingStep(Guid.NewGuid(), optimizer, gradients), cancellationToken);
         return Optimizer.meanLoss(results.Select(r => r.Loss));
     }

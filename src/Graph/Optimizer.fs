@@ -95,6 +95,17 @@ module Optimizer =
             Kernels.Vec.add sum.Data e.Current.Data sum.Data
         sum
 
+    /// The mean gradient of a batch of evaluations: `sumInOrder` times 1/N, so that a mini-batch's
+    /// step does not grow with the number of evaluations it holds (PyTorch's reduction "mean" when each
+    /// evaluation's loss is itself a mean over its rows). Raises on an empty sequence.
+    let meanInOrder (gradients: Tensor seq) : Tensor =
+        let terms = Array.ofSeq gradients
+        let sum = sumInOrder terms
+        let scale = 1.0 / double terms.Length
+        for k in 0 .. sum.Data.Length - 1 do
+            sum.Data[k] <- sum.Data[k] * scale
+        sum
+
     /// The mean z_n of a batch, ((z₁ + z₂) + …) / N in the order given: what a training step reports,
     /// the same on every back end. Raises on an empty sequence.
     let meanLoss (losses: double seq) : double =
