@@ -208,7 +208,7 @@ let private ofArrays (source: string) (graph: Graph) (arrays: (string * NpyArray
             if rowsOf (key, a) <> rows then fail at $"""{plural a.Dims[0] "row"}, but '{fst arrays.Head}' has {rows}"""
             let sample = if a.Dims.Length = 1 then 1 else Array.reduce (*) a.Dims[1..]
             if sample <> width then
-                fail at $"""rows of {plural sample "value"} (shape {Shape.Of a.Dims}), input '{key}' needs {width} (shape {graph.ShapeOf key})"""
+                fail at $"""an array of shape {Shape.Of a.Dims}, rows of {plural sample "value"}; input '{key}' needs {width} a row (its shape is {graph.ShapeOf key})"""
             { Node = key; Width = width; Type = graph.ElementTypeOf key; Values = a.Data })
     let data = { Source = source; Rows = rows; Columns = Array.ofList columns }
     for c in data.Columns do checkType source c
