@@ -184,7 +184,8 @@ let parseCsv (text: string) (source: string) (columns: ColumnSpec list option) (
                 | ValueSome v -> values[g][r * widths[g] + k] <- v
                 | ValueNone ->
                     let column = if widths[g] = 1 then names[g] else $"{names[g]}[{k}]"
-                    fail $"{at}, column {starts[g] + k + 1} ({column})" $"'{text}' is not a number")
+                    let hint = if columns.IsSome && r = 0 then " (with --columns the file has no header row)" else ""
+                    fail $"{at}, column {starts[g] + k + 1} ({column})" $"'{text}' is not a number{hint}")
     let data =
         { Source = source
           Rows = body.Length

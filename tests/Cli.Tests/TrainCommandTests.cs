@@ -1,0 +1,174 @@
+// `adjoint train` and `adjoint eval` on a small classifier and data written by the test: it learns,
+// every back end trains the same bits, checkpoints resume, bad data is one line and exit code 1, and
+// Ctrl-C stops after a step and saves.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Xunit;
+
+namespace Adjoint.Cli.Tests;
+
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("adjoint-train-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRun.Invoke(args);
+
+    private string PathOf(string name) => Path.Combine(_dir, name);
+
+    // Two classes of points in the plane, split by the line x₀ = x₁: linear(x, W) + b → cross_entropy,
+    // 4 rows an evaluation.
+    private string Model()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", Shape.Of(4, 2));
+        var label = b.TypedInput("label", Shape.Of(4), ElementType.Int64);
+        var w = b.Parameter("W", new Tensor(Shape.Of(2, 2), [0.3, -0.1, 0.2, 0.4]));
+        var bias = b.Parameter("b", new Tensor(Shape.Of(2), [0.0, 0.0]));
+        var logits = b.Apply("linear", [x, w, bias], id: "logits");
+        var path = PathOf("clf.json");
+        GraphFile.save(b.Build(b.Apply("cross_entropy", [logits, label], id: "loss")), path);
+        return path;
+    }
+
+    private string Data(string name, int rows, int seed)
+    {
+        var random = new Random(seed);
+        var text = new StringBuilder("x[0],x[1],label\n");
+        for (var r = 0; r < rows; r++)
+        {
+            var (a, c) = (random.NextDouble() * 2 - 1, random.NextDouble() * 2 - 1);
+            text.Append(CultureInfo.InvariantCulture, $"{a:R},{c:R},{(a > c ? 1 : 0)}\n");
+        }
+        File.WriteAllText(PathOf(name), text.ToString());
+        return PathOf(name);
+    }
+
+    private static Tensor Parameter(string file, string id) => GraphFile.load(file).Node(id).Value.Value;
+
+    [Fact]
+    public void Training_reaches_a_high_validation_accuracy_and_saves_the_trained_graph_and_a_plot()
+    {
+        var model = Model();
+        var train = Data("train.csv", 42, 1);
+        var test = Data("test.csv", 30, 2);
+        var (code, output, err) = Run("train", model, "--data", train, "--validation", test, "--epochs", "40", "--lr", "0.1", "--shuffle",
+            "--save", PathOf("trained.json"), "--local", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var epochs = doc.RootElement.GetProperty("epochs");
+        Assert.Equal(40, epochs.GetArrayLength());
+        // The initial W scores near chance on this data; trained, a linear boundary separates it.
+        Assert.True(epochs[39].GetProperty("accuracy").GetDouble() >= 0.9, output);
+        Assert.True(epochs[39].GetProperty("loss").GetDouble() < epochs[0].GetProperty("loss").GetDouble());
+        Assert.Equal(11, doc.RootElement.GetProperty("stepsPerEpoch").GetInt32());
+        Assert.True(File.Exists(PathOf("trained.png")));
+        Assert.True(File.Exists(PathOf("trained.training.json")));
+        Assert.False(Tensor.BitwiseEqual(Parameter(model, "W"), Parameter(PathOf("trained.json"), "W")));
+
+        // eval on the saved graph says what the last epoch's validation said.
+        var (evalCode, evalOut, _) = Run("eval", PathOf("trained.json"), "--data", test, "--local", "--json");
+        Assert.Equal(0, evalCode);
+        using var score = JsonDocument.Parse(evalOut);
+        Assert.Equal(epochs[39].GetProperty("accuracy").GetDouble(), score.RootElement.GetProperty("accuracy").GetDouble());
+        Assert.Equal(epochs[39].GetProperty("validationLoss").GetDouble(), score.RootElement.GetProperty("loss").GetDouble());
+        Assert.Equal(2, score.RootElement.GetProperty("padding").GetInt32());
+        Assert.Equal("classification", score.RootElement.GetProperty("task").GetString());
+    }
+
+    [Fact]
+    public void The_embedded_silo_trains_the_same_bits_as_the_local_engine()
+    {
+        var model = Model();
+        var train = Data("train.csv", 30, 3);
+        foreach (var (backend, save) in new[] { ("--local", "local.json"), ("--embedded", "embedded.json") })
+        {
+            string[] args = ["train", model, "--data", train, "--validation", "0.2", "--epochs", "3", "--batch", "8", "--lr", "0.05", "--shuffle", "--seed", "5", "--save", PathOf(save), "--json"];
+            var (code, _, err) = Run(backend == "--local" ? [.. args, "--local"] : args);
+            Assert.True(code == 0, err);
+        }
+        foreach (var id in new[] { "W", "b" })
+            Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("local.json"), id), Parameter(PathOf("embedded.json"), id)), id);
+    }
+
+    [Fact]
+    public void A_resumed_sgd_run_ends_where_an_uninterrupted_one_does()
+    {
+        var model = Model();
+        var train = Data("train.csv", 26, 4);
+        string[] common = ["--data", train, "--optimizer", "sgd", "--lr", "0.2", "--shuffle", "--seed", "9", "--local"];
+        Assert.Equal(0, Run(["train", model, "--epochs", "4", "--save", PathOf("straight.json"), .. common]).Code);
+        Assert.Equal(0, Run(["train", model, "--epochs", "2", "--save", PathOf("half.json"), .. common]).Code);
+        var (code, output, err) = Run(["train", PathOf("half.json"), "--resume", "--epochs", "4", .. common]);
+        Assert.True(code == 0, err);
+        Assert.Contains("resumed after epoch 2", output);
+        Assert.Contains("epoch   4/4", output);
+        Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("straight.json"), "W"), Parameter(PathOf("half.json"), "W")));
+
+        var (again, _, message) = Run(["train", PathOf("half.json"), "--resume", "--epochs", "6", "--seed", "1", .. common.Where(a => a != "9" && a != "--seed")]);
+        Assert.Equal(1, again);
+        Assert.Equal("error: --seed 1: the checkpoint was trained with 9; a resumed run keeps it (leave --seed out)", message.Trim());
+    }
+
+    [Fact]
+    public void Bad_data_and_options_are_one_line_and_exit_code_1()
+    {
+        var model = Model();
+        var good = Data("good.csv", 8, 5);
+        var shortRow = PathOf("short.csv");
+        File.WriteAllText(shortRow, "x[0],x[1],label\n0.5,0.1,1\n0.2\n");
+        var cases = new (string[] Args, string Message)[]
+        {
+            (["train", model, "--data", shortRow], "error: short.csv row 2: 1 value, input 'x' needs 2 (columns 1–2 of 3)"),
+            (["train", model, "--data", good, "--batch", "6"], "error: --batch 6: the graph takes 4 rows an evaluation, so a batch is a positive multiple of 4"),
+            (["train", model, "--data", good, "--validation", "1.5"], "error: --validation 1.5: the validation fraction must be between 0 and 1, got 1.5"),
+            (["train", model, "--data", good, "--epochs", "0"], "error: --epochs 0: train at least 1 epoch"),
+            (["train", model, "--data", good, "--lr", "-1"], "error: --lr -1: the learning rate must be a positive number"),
+            (["train", model, "--data", good, "--resume"], "error: --resume: " + model + " has no training state beside it (clf.training.json); resume from a file that train --save wrote"),
+            (["train", model, "--data", PathOf("missing.csv")], "error: " + PathOf("missing.csv") + ": no such data file"),
+            (["train", model, "--data", good, "--columns", "x,label"], "error: good.csv row 1, column 1 (x[0]): 'x[0]' is not a number (with --columns the file has no header row)"),
+            (["eval", model, "--data", good, "--predictions", "nowhere"], "error: no node 'nowhere' in the graph"),
+        };
+        foreach (var (args, message) in cases)
+        {
+            var (code, output, err) = Run([.. args, "--local"]);
+            Assert.True(code == 1, $"{string.Join(' ', args)}: exit {code}, {err}");
+            Assert.Equal("", output);
+            Assert.Equal(message, err.Trim());
+        }
+    }
+
+    [Fact]
+    public async Task Ctrl_C_stops_after_the_current_step_saves_and_exits_130()
+    {
+        var model = Model();
+        var train = Data("train.csv", 40, 6);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "adjoint.dll"), "train", model, "--data", train, "--epochs", "100000", "--local", "--save", PathOf("stopped.json") })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        // Wait for the first finished epoch, so that the run is well inside its loop.
+        string? line;
+        while ((line = process.StandardOutput.ReadLine()) is not null && !line.StartsWith("epoch", StringComparison.Ordinal)) { }
+        Assert.NotNull(line);
+        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        var rest = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.WaitForExit(60_000), "the run did not stop");
+        var errors = await stderr;
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {errors}");
+        Assert.Contains("stopping after the current step", errors);
+        Assert.Contains("(Ctrl-C); saved", rest);
+        using var state = JsonDocument.Parse(File.ReadAllText(PathOf("stopped.training.json")));
+        var epochs = state.RootElement.GetProperty("epochsDone").GetInt32();
+        var steps = state.RootElement.GetProperty("stepsDone").GetInt32();
+        Assert.True(epochs >= 1 && steps is >= 0 and <= 10, $"epochs {epochs}, steps {steps}");
+        Assert.False(Tensor.BitwiseEqual(Parameter(model, "W"), Parameter(PathOf("stopped.json"), "W")));
+    }
+}
