@@ -38,6 +38,39 @@ internal static class TrainCommand
     /// <summary>Where a checkpoint's training state goes: "trained.json" → "trained.training.json".</summary>
     public static string StatePath(string checkpoint) => Path.ChangeExtension(checkpoint, ".training.json");
 
+    /// <summary>Where a checkpoint's Adam moments go: "trained.json" → "trained.moments.npz" (arrays "W.m", "W.v").</summary>
+    public static string MomentsPath(string checkpoint) => Path.ChangeExtension(checkpoint, ".moments.npz");
+
+    // A resumed run steps as the uninterrupted one: Adam's moments and step counts come back too.
+    private static async Task RestoreMoments(GradientGraph model, string checkpoint, TrainingState state, CancellationToken cancellationToken)
+    {
+        if (state.AdamSteps.Count == 0) return;
+        var path = MomentsPath(checkpoint);
+        IReadOnlyDictionary<string, NpyArray> arrays;
+        try
+        {
+            using var stream = File.OpenRead(path);
+            arrays = Npz.read(stream, Path.GetFileName(path));
+        }
+        catch (Exception e) when (e is IOException or NpyException)
+        {
+            throw new UserError($"--resume: the checkpoint's Adam moments ({Path.GetFileName(path)}) cannot be read: {e.Message}");
+        }
+        foreach (var (id, step) in state.AdamSteps)
+        {
+            if (!arrays.TryGetValue(id + ".m", out var m) || !arrays.TryGetValue(id + ".v", out var v))
+                throw new UserError($"--resume: {Path.GetFileName(path)} has no moments for parameter '{id}' (arrays {id}.m and {id}.v)");
+            try
+            {
+                await model.WriteMomentsAsync(id, new AdamMoments(step, new Tensor(Shape.Of(m.Dims), m.Data), new Tensor(Shape.Of(v.Dims), v.Data)), cancellationToken);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserError($"--resume: {Path.GetFileName(path)}: {e.Message.Split(" (Parameter")[0]}");
+            }
+        }
+    }
+
     public static async Task<int> Train(TrainSettings s, ClientChoice backend, bool json, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         var graph = GraphFile.load(s.Model);
@@ -63,8 +96,6 @@ internal static class TrainCommand
         {
             throw new UserError(e.Message);
         }
-        if (state is not null && optimizer.Kind == OptimizerKind.Adam)
-            stderr.WriteLine("note: resuming restarts Adam's moment estimates (a checkpoint holds the parameters, not the moments)");
 
         var save = s.Save ?? (s.Resume ? s.Model : null);
         var plotPath = s.Plot ?? (save is not null ? Path.ChangeExtension(save, ".png") : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(s.Model))!, Path.GetFileNameWithoutExtension(s.Model) + "-training.png"));
@@ -73,6 +104,7 @@ internal static class TrainCommand
 
         await using var client = await backend.ConnectAsync(cancellationToken);
         var model = await client.DeployAsync(Path.GetFileNameWithoutExtension(s.Model), graph, cancellationToken);
+        if (state is not null) await RestoreMoments(model, s.Model, state, cancellationToken);
         var trainer = new Trainer(model, training, validation, scoring, options);
         var results = Console(stdout, json);
         var progressConsole = ProgressConsole(stderr, json);
@@ -90,10 +122,20 @@ internal static class TrainCommand
             if (save is null) return;
             var parameters = await model.ReadParametersAsync(cancellationToken);
             GraphFile.save(Models.WithValues(graph, parameters), save);
+            var moments = await model.ReadMomentsAsync(cancellationToken);
+            var momentsFile = MomentsPath(save);
+            if (moments.Count > 0)
+                Npz.writeFile(momentsFile, moments.SelectMany(kv => new[]
+                {
+                    new KeyValuePair<string, NpyArray>(kv.Key + ".m", new NpyArray(kv.Value.M.Shape.Dims.ToArray(), kv.Value.M.Data)),
+                    new KeyValuePair<string, NpyArray>(kv.Key + ".v", new NpyArray(kv.Value.V.Shape.Dims.ToArray(), kv.Value.V.Data)),
+                }));
+            else File.Delete(momentsFile);
             new TrainingState
             {
                 Model = state?.Model ?? Path.GetFullPath(s.Model), Optimizer = s.Optimizer, LearningRate = optimizer.LearningRate, Seed = seed, Shuffle = shuffle,
                 Batch = batch, EpochsDone = epochsDone, StepsDone = stepsDone, History = history, StepLosses = stepLosses,
+                AdamSteps = moments.ToDictionary(kv => kv.Key, kv => kv.Value.Step),
             }.Write(StatePath(save));
         }
 
@@ -308,6 +350,7 @@ internal sealed record TrainingState
     public int StepsDone { get; init; }
     public List<EpochRecord> History { get; init; } = [];
     public List<double> StepLosses { get; init; } = [];
+    public Dictionary<string, int> AdamSteps { get; init; } = [];
 
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 

@@ -23,6 +23,19 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
         return distributed.Grain.WriteParameter(Version, id, TensorData.From(value)).WaitAsync(cancellationToken);
     }
 
+    public override async Task<IReadOnlyDictionary<string, AdamMoments>> ReadMomentsAsync(CancellationToken cancellationToken = default)
+    {
+        var stored = await distributed.ReadMoments(Version, cancellationToken);
+        return stored.Where(kv => kv.Value.M is not null)
+            .ToDictionary(kv => kv.Key, kv => new AdamMoments(kv.Value.AdamStep, kv.Value.M!.ToTensor(), kv.Value.V!.ToTensor()));
+    }
+
+    public override Task WriteMomentsAsync(string id, AdamMoments moments, CancellationToken cancellationToken = default)
+    {
+        CheckMoments(id, moments);
+        return distributed.Grain.WriteMoments(Version, id, new ParameterMoments(moments.Step, TensorData.From(moments.M), TensorData.From(moments.V))).WaitAsync(cancellationToken);
+    }
+
     private protected override async Task<IReadOnlyList<GradientResult>> RunAsync(
         IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken)
     {

@@ -135,6 +135,21 @@ public abstract class GradientGraph
     /// <summary>Overwrites a parameter's value (and restarts its optimizer moments).</summary>
     public abstract Task WriteParameterAsync(string id, Tensor value, CancellationToken cancellationToken = default);
 
+    /// <summary>Adam's step count and moments of every parameter that has taken an Adam step, by node id:
+    /// what a checkpoint keeps so that a resumed run steps as an uninterrupted one.</summary>
+    public abstract Task<IReadOnlyDictionary<string, AdamMoments>> ReadMomentsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Restores a parameter's Adam step count and moments, keeping its value.</summary>
+    public abstract Task WriteMomentsAsync(string id, AdamMoments moments, CancellationToken cancellationToken = default);
+
+    /// <summary>Checks that restored moments name a parameter and have its shape.</summary>
+    private protected void CheckMoments(string id, AdamMoments moments)
+    {
+        CheckParameter(id, moments.M);
+        CheckParameter(id, moments.V);
+        if (moments.Step < 1) throw new ArgumentException($"node '{id}': moments after {moments.Step} Adam steps; restore moments of at least one step", nameof(moments));
+    }
+
     /// <summary>Runs evaluations, results in submission order.</summary>
     private protected abstract Task<IReadOnlyList<GradientResult>> RunAsync(
         IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken);

@@ -33,6 +33,24 @@ internal sealed class LocalGraph : GradientGraph
         return Task.CompletedTask;
     }
 
+    public override Task<IReadOnlyDictionary<string, AdamMoments>> ReadMomentsAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+            return Task.FromResult<IReadOnlyDictionary<string, AdamMoments>>(_parameters.Where(kv => kv.Value.M is not null)
+                .ToDictionary(kv => kv.Key, kv => new AdamMoments(kv.Value.AdamStep, kv.Value.M.Clone(), kv.Value.V.Clone())));
+    }
+
+    public override Task WriteMomentsAsync(string id, AdamMoments moments, CancellationToken cancellationToken = default)
+    {
+        CheckMoments(id, moments);
+        lock (_gate)
+        {
+            var state = _parameters[id];
+            _parameters[id] = new OptimizerState(state.Value, moments.Step, moments.M.Clone(), moments.V.Clone());
+        }
+        return Task.CompletedTask;
+    }
+
     private protected override Task<IReadOnlyList<GradientResult>> RunAsync(
         IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> inputSets, BatchOptions options, CancellationToken cancellationToken)
     {

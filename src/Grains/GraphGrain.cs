@@ -320,6 +320,34 @@ public sealed class GraphGrain(
     }
 
     /// <inheritdoc/>
+    public async Task<MomentsPage> ReadMomentsPage(int version, int from, long maxBytes)
+    {
+        var graph = await Load(version);
+        var ps = Parameters(graph).ToList();
+        if (from < 0 || from > ps.Count) throw new ArgumentOutOfRangeException(nameof(from), $"graph '{this.GetPrimaryKeyString()}' version {graph.Version} has {ps.Count} parameters, no page starts at {from}");
+        var budget = Math.Min(messages.Budget, maxBytes);
+        // Two tensors of the parameter's shape each.
+        long Bytes(int p) => 2 * ParameterBytes(graph.Plan, p);
+        var end = from;
+        long bytes = 0;
+        while (end < ps.Count && (end == from || bytes + Bytes(ps[end]) <= budget))
+            bytes += Bytes(ps[end++]);
+        if (bytes > budget)
+            throw new LimitExceededException("MaxMessageBodySize", Math.Min(messages.Limit, maxBytes),
+                $"the moments of parameter '{graph.Plan.Ids[ps[from]]}' of shape {graph.Plan.Shape(ps[from])} take {bytes} bytes in a message, more than the {budget} bytes the caller can receive");
+        var page = ps.GetRange(from, end - from);
+        var moments = await Task.WhenAll(page.Select(p => graph.Node(p).GetMoments()));
+        return new MomentsPage(page.Select((p, i) => (graph.Plan.Ids[p], moments[i])).ToDictionary(x => x.Item1, x => x.Item2), end < ps.Count ? end : -1);
+    }
+
+    /// <inheritdoc/>
+    public async Task WriteMoments(int version, string node, ParameterMoments moments)
+    {
+        var graph = await Load(version);
+        await graph.Node(ParameterPosition(graph, node)).SetMoments(moments);
+    }
+
+    /// <inheritdoc/>
     public async Task Step(int version, OptimizerSettings settings, Dictionary<string, TensorData> gradients, Guid step)
     {
         var graph = await Load(version);

@@ -51,6 +51,13 @@ public interface IGraphGrain : IGrainWithStringKey
     /// <summary>Overwrites a parameter's stored value.</summary>
     [Alias("write-parameter")] Task WriteParameter(int version, string node, TensorData value);
 
+    /// <summary>The optimizer moments of the parameters from the <paramref name="from"/>-th on (in plan
+    /// order), as many as fit in <paramref name="maxBytes"/>: what a checkpoint keeps beside the values.</summary>
+    [Alias("read-moments-page")] Task<MomentsPage> ReadMomentsPage(int version, int from, long maxBytes);
+
+    /// <summary>Restores a parameter's optimizer moments (a resumed run), keeping its value.</summary>
+    [Alias("write-moments")] Task WriteMoments(int version, string node, ParameterMoments moments);
+
     /// <summary>
     /// One optimizer step in every parameter grain named, with the gradient given for it. The gradients
     /// travel in this one message; <see cref="DistributedGraph.Step(int, OptimizerSettings, IReadOnlyDictionary{string, TensorData}, Guid, CancellationToken)"/>
@@ -131,6 +138,12 @@ public interface INodeGrain : IGrainWithStringKey
 
     /// <summary>Overwrites a parameter's value (and resets its optimizer moments).</summary>
     [Alias("set-parameter")] Task SetParameter(TensorData value);
+
+    /// <summary>A parameter's optimizer moments.</summary>
+    [Alias("get-moments")] Task<ParameterMoments> GetMoments();
+
+    /// <summary>Overwrites a parameter's optimizer moments, keeping its value.</summary>
+    [Alias("set-moments")] Task SetMoments(ParameterMoments moments);
 
     /// <summary>
     /// Applies one optimizer step with the gradient and stores the result; θ and the optimizer's moments

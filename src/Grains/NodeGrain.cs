@@ -422,6 +422,28 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     }
 
     /// <inheritdoc/>
+    public async Task<ParameterMoments> GetMoments()
+    {
+        var state = await Current();
+        return new ParameterMoments(state.AdamStep, state.M, state.V);
+    }
+
+    /// <inheritdoc/>
+    public async Task SetMoments(ParameterMoments moments)
+    {
+        _ = Parameter;
+        var shape = _plan.Shape(_p);
+        if (moments.AdamStep < 0) throw new ArgumentException($"node '{_plan.Ids[_p]}': Adam's step count must not be negative, got {moments.AdamStep}");
+        if ((moments.M is null) != (moments.V is null) || (moments.M is null && moments.AdamStep > 0))
+            throw new ArgumentException($"node '{_plan.Ids[_p]}': moments come as both m and v, and with a step count above 0");
+        foreach (var (name, t) in new[] { ("m", moments.M), ("v", moments.V) })
+            if (t is not null && t.ShapeOf() != shape)
+                throw new ArgumentException($"node '{_plan.Ids[_p]}': moment {name} of shape {t.ShapeOf()} does not match the declared shape {shape}");
+        var state = await Current();
+        await Store(new ParameterState { Value = state.Value ?? TensorData.From(_stored!), AdamStep = moments.AdamStep, M = moments.M, V = moments.V, LastStep = state.LastStep });
+    }
+
+    /// <inheritdoc/>
     public async Task ApplyStep(OptimizerSettings settings, TensorData gradient, Guid step)
     {
         var state = await Current();

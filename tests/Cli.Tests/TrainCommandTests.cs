@@ -94,19 +94,25 @@ public sealed class TrainCommandTests : IDisposable
             Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("local.json"), id), Parameter(PathOf("embedded.json"), id)), id);
     }
 
-    [Fact]
-    public void A_resumed_sgd_run_ends_where_an_uninterrupted_one_does()
+    [Theory]
+    [InlineData("sgd", "--local")]
+    [InlineData("adam", "--local")]
+    [InlineData("adam", "--embedded")]
+    public void A_resumed_run_ends_where_an_uninterrupted_one_does(string optimizer, string backend)
     {
         var model = Model();
         var train = Data("train.csv", 26, 4);
-        string[] common = ["--data", train, "--optimizer", "sgd", "--lr", "0.2", "--shuffle", "--seed", "9", "--local"];
+        string[] common = ["--data", train, "--optimizer", optimizer, "--lr", "0.2", "--shuffle", "--seed", "9", .. backend == "--local" ? new[] { "--local" } : []];
         Assert.Equal(0, Run(["train", model, "--epochs", "4", "--save", PathOf("straight.json"), .. common]).Code);
         Assert.Equal(0, Run(["train", model, "--epochs", "2", "--save", PathOf("half.json"), .. common]).Code);
+        // Adam's moments and step counts are part of the checkpoint, so its next step is the uninterrupted one's.
+        Assert.Equal(optimizer == "adam", File.Exists(PathOf("half.moments.npz")));
         var (code, output, err) = Run(["train", PathOf("half.json"), "--resume", "--epochs", "4", .. common]);
         Assert.True(code == 0, err);
         Assert.Contains("resumed after epoch 2", output);
         Assert.Contains("epoch   4/4", output);
-        Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("straight.json"), "W"), Parameter(PathOf("half.json"), "W")));
+        foreach (var id in new[] { "W", "b" })
+            Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("straight.json"), id), Parameter(PathOf("half.json"), id)), id);
 
         var (again, _, message) = Run(["train", PathOf("half.json"), "--resume", "--epochs", "6", "--seed", "1", .. common.Where(a => a != "9" && a != "--seed")]);
         Assert.Equal(1, again);
@@ -170,5 +176,12 @@ public sealed class TrainCommandTests : IDisposable
         var steps = state.RootElement.GetProperty("stepsDone").GetInt32();
         Assert.True(epochs >= 1 && steps is >= 0 and <= 10, $"epochs {epochs}, steps {steps}");
         Assert.False(Tensor.BitwiseEqual(Parameter(model, "W"), Parameter(PathOf("stopped.json"), "W")));
+
+        // Resumed mid-epoch to the end of the next epoch, it equals a run that went there without a stop.
+        var end = (epochs + 1).ToString(CultureInfo.InvariantCulture);
+        var (code, _, err) = Run("train", PathOf("stopped.json"), "--resume", "--data", train, "--epochs", end, "--local");
+        Assert.True(code == 0, err);
+        Assert.Equal(0, Run("train", model, "--data", train, "--epochs", end, "--local", "--save", PathOf("straight.json")).Code);
+        Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("straight.json"), "W"), Parameter(PathOf("stopped.json"), "W")));
     }
 }

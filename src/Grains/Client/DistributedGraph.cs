@@ -87,6 +87,20 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
         return values;
     }
 
+    /// <summary>The optimizer moments of every parameter of a version, by node id, read by pages.</summary>
+    public async Task<Dictionary<string, ParameterMoments>> ReadMoments(int version, CancellationToken cancellationToken = default)
+    {
+        var moments = new Dictionary<string, ParameterMoments>();
+        var from = 0;
+        while (from >= 0)
+        {
+            var page = await Grain.ReadMomentsPage(version, from, MessageSize.Budget).WaitAsync(cancellationToken);
+            foreach (var (id, m) in page.Moments) moments[id] = m;
+            from = page.Next;
+        }
+        return moments;
+    }
+
     /// <summary>
     /// One optimizer step in every parameter named, with the gradient given for it, under a fresh step id
     /// (see the overload that takes one).

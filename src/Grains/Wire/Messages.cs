@@ -123,6 +123,14 @@ public sealed record CoordinatorStatus([property: Id(0)] string Silo, [property:
 [GenerateSerializer, Immutable, Alias("adjoint.parameter-page.v1")]
 public sealed record ParameterPage([property: Id(0)] Dictionary<string, TensorData> Values, [property: Id(1)] int Next);
 
+/// <summary>A parameter's optimizer history: Adam's step count and moments (null before its first Adam step).</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.parameter-moments.v1")]
+public sealed record ParameterMoments([property: Id(0)] int AdamStep, [property: Id(1)] TensorData? M, [property: Id(2)] TensorData? V);
+
+/// <summary>A page of parameters' optimizer moments (<see cref="IGraphGrain.ReadMomentsPage"/>), and where the next page starts (−1: none left).</summary>
+[GenerateSerializer, Immutable, Alias("adjoint.moments-page.v1")]
+public sealed record MomentsPage([property: Id(0)] Dictionary<string, ParameterMoments> Moments, [property: Id(1)] int Next);
+
 /// <summary>The outcome of one evaluation: z_n, the values and adjoints asked for, or the failure.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.result.v1")]
 public sealed record EvaluationResult
