@@ -33,6 +33,8 @@ let ``the two-layer example loads and evaluates`` () =
 [<InlineData("warmup.json")>]
 [<InlineData("two-layer.json")>]
 [<InlineData("broadcast.json")>]
+[<InlineData("digits-mlp.json")>]
+[<InlineData("digits-cnn.json")>]
 let ``the examples survive save and load`` (name: string) =
     let g = GraphFile.load (examplePath name)
     use dir = new TempDirectory()
