@@ -1,5 +1,6 @@
 // PNG plots through ScottPlot, and a one-line reason instead when this platform has no SkiaSharp natives.
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 
 namespace Adjoint.Cli;
 
@@ -23,8 +24,10 @@ internal static class Plots
         }
         catch (Exception e) when (MissingNative(e) is { } missing)
         {
-            return $"no {Path.GetFileName(path)}: the plotting library's native part is not available on {RuntimeInformation.RuntimeIdentifier} "
-                + $"({missing.Message.Split('\n')[0].Trim()}); the adjoint tool carries it for {Supported}";
+            // .NET's message names the library in quotes, then explains probing at length.
+            var library = Regex.Match(missing.Message, "'([^']+)'") is { Success: true } m ? m.Groups[1].Value : "libSkiaSharp";
+            return $"no {Path.GetFileName(path)}: the native plotting library {library} could not be loaded on "
+                + $"{RuntimeInformation.RuntimeIdentifier}; the adjoint tool carries it for {Supported}";
         }
     }
 
