@@ -37,9 +37,10 @@ public sealed class ToolPackageTests
             using (var nuspec = new StreamReader(zip.GetEntry("Adjoint.Cli.nuspec")!.Open()))
                 Assert.Contains("<readme>README.md</readme>", await nuspec.ReadToEndAsync(TestContext.Current.CancellationToken));
 
-            // Every example the repository has, where `adjoint demo` looks for them (AppContext.BaseDirectory/examples).
+            // Every example the repository has (graph files, their .npy/.npz arrays, data/), where `adjoint demo`
+            // looks for them (AppContext.BaseDirectory/examples).
             var examples = Path.Combine(root, "examples");
-            var expected = Directory.GetFiles(examples, "*.json")
+            var expected = new[] { "*.json", "*.npy", "*.npz" }.SelectMany(pattern => Directory.GetFiles(examples, pattern))
                 .Concat(Directory.Exists(Path.Combine(examples, "data")) ? Directory.GetFiles(Path.Combine(examples, "data")) : [])
                 .Select(f => tool + "examples/" + Path.GetRelativePath(examples, f).Replace('\\', '/'))
                 .ToList();
