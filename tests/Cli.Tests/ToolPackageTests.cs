@@ -1,7 +1,7 @@
 // The adjoint tool package: small enough, with the examples, the README and the plot natives of every
 // supported platform. It runs `dotnet pack` (the README's test command is the only test command, so
 // the package is checked there): --no-build on the build this test assembly was made with, into a
-// temporary folder, under a timeout; a few seconds.
+// temporary folder, under a timeout, leaving no MSBuild node behind; a few seconds.
 using System.Diagnostics;
 using System.IO.Compression;
 using Xunit;
@@ -68,7 +68,7 @@ public sealed class ToolPackageTests
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
         [
-            "pack", Path.Combine(root, "src", "Cli", "Cli.csproj"), "-c", configuration, "--no-build", "--no-restore", "-nologo",
+            "pack", Path.Combine(root, "src", "Cli", "Cli.csproj"), "-c", configuration, "--no-build", "--no-restore", "-nologo", "-nodeReuse:false",
             "-o", output, $"-p:PublishDir={Path.Combine(output, "publish")}/", $"-p:NuspecOutputPath={Path.Combine(output, "nuspec")}/",
         ])
         {
