@@ -174,7 +174,9 @@ internal static class TrainCommand
                 .StartAsync(ctx => Run(ctx.AddTask("training", maxValue: stepsToRun)));
         if (result.Stopped) await Checkpoint(result.LastEpoch - 1, result.LastStep);
 
-        if (history.Count > 0) TrainingPlot.Write(plotPath, Path.GetFileName(s.Model), history, stepLosses, trainer.StepsPerEpoch);
+        // Plotting is optional: a platform without the native plotting library trains all the same.
+        var plotSkipped = history.Count > 0 ? TrainingPlot.Write(plotPath, Path.GetFileName(s.Model), history, stepLosses, trainer.StepsPerEpoch) : "no epoch finished";
+        if (plotSkipped is not null && history.Count > 0) stderr.WriteLine($"note: {plotSkipped}");
         var last = history.Count > 0 ? history[^1] : null;
         if (json)
             Output.Json(stdout, new JsonObject
@@ -183,7 +185,7 @@ internal static class TrainCommand
                 ["stepsPerEpoch"] = trainer.StepsPerEpoch, ["stopped"] = result.Stopped, ["epochsDone"] = result.Stopped ? result.LastEpoch - 1 : result.LastEpoch,
                 ["seconds"] = watch.Elapsed.TotalSeconds,
                 ["epochs"] = new JsonArray([.. history.Select(h => (JsonNode)h.ToJson())]),
-                ["saved"] = save is null ? null : Path.GetFullPath(save), ["plot"] = history.Count > 0 ? Path.GetFullPath(plotPath) : null,
+                ["saved"] = save is null ? null : Path.GetFullPath(save), ["plot"] = plotSkipped is null ? Path.GetFullPath(plotPath) : null,
             });
         else
         {
@@ -191,7 +193,7 @@ internal static class TrainCommand
                 ? $"stopped after epoch {result.LastEpoch} step {result.LastStep} of {trainer.StepsPerEpoch} (Ctrl-C){(save is null ? "; nothing saved (no --save)" : $"; saved {Markup.Escape(save)}, continue with --resume")}"
                 : $"trained {s.Epochs - options.StartEpoch} epochs in {watch.Elapsed.TotalSeconds:F1} s" + (last?.ValidationLoss is { } v ? $": validation loss {v:F4}" + (last.Accuracy is { } a ? $", accuracy {100 * a:F2} %" : last.Rmse is { } r ? $", RMSE {r:G4}" : "") : ""));
             if (save is not null && !result.Stopped) Line($"saved {Markup.Escape(save)} (the graph with its trained parameters) and {Markup.Escape(StatePath(save))}");
-            if (history.Count > 0) Line($"wrote {Markup.Escape(plotPath)}");
+            if (plotSkipped is null) Line($"wrote {Markup.Escape(plotPath)}");
         }
         return result.Stopped ? Interrupted : 0;
     }

@@ -6,9 +6,12 @@ namespace Adjoint.Cli;
 
 internal static class TrainingPlot
 {
-    public static void Write(string path, string model, IReadOnlyList<EpochRecord> history, IReadOnlyList<double> stepLosses, int stepsPerEpoch)
+    /// <summary>Writes the plot; null when written, otherwise why not (see <see cref="Plots.TrySavePng"/>).</summary>
+    public static string? Write(string path, string model, IReadOnlyList<EpochRecord> history, IReadOnlyList<double> stepLosses, int stepsPerEpoch) =>
+        Plots.TrySavePng(path, 900, 540, plot => Draw(plot, model, history, stepLosses, stepsPerEpoch));
+
+    private static void Draw(Plot plot, string model, IReadOnlyList<EpochRecord> history, IReadOnlyList<double> stepLosses, int stepsPerEpoch)
     {
-        var plot = new Plot();
         // Losses span decades as a model learns: log10 of them on a linear axis, labelled as powers.
         static double Log(double v) => v > 0 ? Math.Log10(v) : double.NaN;
         var steps = stepLosses.Count;
@@ -52,6 +55,5 @@ internal static class TrainingPlot
         plot.Title($"{model}: training");
         plot.XLabel("epoch");
         plot.ShowLegend(Alignment.UpperCenter);
-        plot.SavePng(path, 900, 540);
     }
 }
