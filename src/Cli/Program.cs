@@ -102,7 +102,7 @@ namespace Adjoint.Cli
             var validationData = new Option<string?>("--validation") { Description = "A validation data file, or a fraction (0.2) of --data's rows held out by a seeded choice." };
             var saveTo = new Option<string?>("--save") { Description = "Write the graph with its trained parameters here after every epoch and on Ctrl-C, with the training state beside it (.training.json)." };
             var resume = new Option<bool>("--resume") { Description = "MODEL is a file train --save wrote: continue from its training state (to --epochs)." };
-            var plotTo = new Option<string?>("--plot") { Description = "The loss plot PNG (default: beside --save, or MODEL-training.png beside MODEL)." };
+            var plotTo = new Option<string?>("--plot") { Description = "The loss plot PNG (default: beside --save, or MODEL-training.png in the current folder)." };
             var train = Evaluating(new Command("train", $"Train a model on a data file with mini-batches of its rows; Ctrl-C stops after the current step and saves (exit code {TrainCommand.Interrupted}).")
                 { model, data, columns, epochs, batchRows, optimizerName, lr, shuffle, seed, validationData, saveTo, resume, plotTo, predictions, target });
             train.SetAction((r, ct) => Guard(stderr, () => TrainCommand.Train(new TrainSettings

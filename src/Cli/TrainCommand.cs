@@ -98,7 +98,7 @@ internal static class TrainCommand
         }
 
         var save = s.Save ?? (s.Resume ? s.Model : null);
-        var plotPath = s.Plot ?? (save is not null ? Path.ChangeExtension(save, ".png") : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(s.Model))!, Path.GetFileNameWithoutExtension(s.Model) + "-training.png"));
+        var plotPath = s.Plot ?? (save is not null ? Path.ChangeExtension(save, ".png") : Path.GetFileNameWithoutExtension(s.Model) + "-training.png");
         var history = state?.History ?? [];
         var stepLosses = state?.StepLosses ?? [];
 
