@@ -215,23 +215,21 @@ let private ofArrays (source: string) (graph: Graph) (arrays: (string * NpyArray
     for c in data.Columns do checkType source c
     data
 
+// NumPy's errors name the file or archive member; ours say the same.
+let private numpy (read: unit -> 'a) =
+    try
+        read ()
+    with :? NpyException as e ->
+        raise (DataFileException(e.File, e.Detail, e))
+
 /// Reads an .npz archive: one array per input, named by its id, rows along the first axis.
 let readNpz (stream: Stream) (source: string) (graph: Graph) : DataSet =
-    let arrays =
-        try
-            Npz.read stream source
-        with :? NpyException as e ->
-            raise (DataFileException(e.File, e.Detail, e))
+    let arrays = numpy (fun () -> Npz.read stream source)
     ofArrays source graph [ for kv in arrays -> kv.Key, kv.Value ]
 
 /// Reads a .npy array for the input named by the file's name ("x.npy" binds input x).
 let readNpy (stream: Stream) (source: string) (graph: Graph) : DataSet =
-    let a =
-        try
-            Npy.read stream source
-        with :? NpyException as e ->
-            raise (DataFileException(e.File, e.Detail, e))
-    ofArrays source graph [ Path.GetFileNameWithoutExtension source, a ]
+    ofArrays source graph [ Path.GetFileNameWithoutExtension source, numpy (fun () -> Npy.read stream source) ]
 
 /// Reads a JSON list of evaluations, each an object of values by input id as `--inputs` takes; each
 /// evaluation's [B, …] values are B rows.

@@ -74,31 +74,32 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
     /// The current value of every parameter of a version, by node id, read by pages that fit in this
     /// client's message size limit (a model's parameters together may be far larger than one message).
     /// </summary>
-    public async Task<Dictionary<string, TensorData>> ReadParameters(int version, CancellationToken cancellationToken = default)
-    {
-        var values = new Dictionary<string, TensorData>();
-        var from = 0;
-        while (from >= 0)
+    public Task<Dictionary<string, TensorData>> ReadParameters(int version, CancellationToken cancellationToken = default) =>
+        ReadPages(async from =>
         {
-            var page = await Grain.ReadParameterPage(version, from, MessageSize.Budget).WaitAsync(cancellationToken);
-            foreach (var (id, value) in page.Values) values[id] = value;
-            from = page.Next;
-        }
-        return values;
-    }
+            var page = await Grain.ReadParameterPage(version, from, MessageSize.Budget);
+            return (page.Values, page.Next);
+        }, cancellationToken);
 
     /// <summary>The optimizer moments of every parameter of a version, by node id, read by pages.</summary>
-    public async Task<Dictionary<string, ParameterMoments>> ReadMoments(int version, CancellationToken cancellationToken = default)
-    {
-        var moments = new Dictionary<string, ParameterMoments>();
-        var from = 0;
-        while (from >= 0)
+    public Task<Dictionary<string, ParameterMoments>> ReadMoments(int version, CancellationToken cancellationToken = default) =>
+        ReadPages(async from =>
         {
-            var page = await Grain.ReadMomentsPage(version, from, MessageSize.Budget).WaitAsync(cancellationToken);
-            foreach (var (id, m) in page.Moments) moments[id] = m;
-            from = page.Next;
+            var page = await Grain.ReadMomentsPage(version, from, MessageSize.Budget);
+            return (page.Moments, page.Next);
+        }, cancellationToken);
+
+    // Pages from 0 until one says none is left (−1).
+    private static async Task<Dictionary<string, T>> ReadPages<T>(Func<int, Task<(Dictionary<string, T> Items, int Next)>> page, CancellationToken cancellationToken)
+    {
+        var all = new Dictionary<string, T>();
+        for (var from = 0; from >= 0;)
+        {
+            var (items, next) = await page(from).WaitAsync(cancellationToken);
+            foreach (var (id, item) in items) all[id] = item;
+            from = next;
         }
-        return moments;
+        return all;
     }
 
     /// <summary>
