@@ -105,7 +105,11 @@ internal static class TrainCommand
         await using var client = await backend.ConnectAsync(cancellationToken);
         var model = await client.DeployAsync(Path.GetFileNameWithoutExtension(s.Model), graph, cancellationToken);
         if (state is not null) await RestoreMoments(model, s.Model, state, cancellationToken);
-        var trainer = new Trainer(model, training, validation, scoring, options);
+        // Ops in training mode (batch_norm, dropout) are scored in inference mode, on a twin of the model.
+        var inference = Modes.hasTrainingOps(graph) && validation is not null
+            ? await client.DeployAsync(Path.GetFileNameWithoutExtension(s.Model) + "-inference", Modes.inference(graph), cancellationToken)
+            : null;
+        var trainer = new Trainer(model, training, validation, scoring, options, inference);
         var results = Console(stdout, json);
         var progressConsole = ProgressConsole(stderr, json);
         void Line(string markup)
@@ -120,7 +124,9 @@ internal static class TrainCommand
         async Task Checkpoint(int epochsDone, int stepsDone)
         {
             if (save is null) return;
-            var parameters = await model.ReadParametersAsync(cancellationToken);
+            // The trained parameters, and the running statistics as the values of their constants.
+            var parameters = new Dictionary<string, Tensor>(await model.ReadParametersAsync(cancellationToken));
+            foreach (var (id, t) in trainer.RunningStatistics) parameters[id] = t;
             GraphFile.save(Models.WithValues(graph, parameters), save);
             var moments = await model.ReadMomentsAsync(cancellationToken);
             var momentsFile = MomentsPath(save);
@@ -201,7 +207,8 @@ internal static class TrainCommand
     /// <summary><c>eval MODEL --data DATA</c>: the loss and the score of a model on a data set.</summary>
     public static async Task<int> Eval(string modelPath, string dataPath, string? columns, string? predictions, string? target, ClientChoice backend, bool json, TextWriter stdout, CancellationToken cancellationToken)
     {
-        var graph = GraphFile.load(modelPath);
+        // Scored as torch's model.eval() would: batch_norm on its running statistics, no dropout.
+        var graph = Modes.inference(GraphFile.load(modelPath));
         var data = Bind(graph, dataPath, columns);
         var scoring = Scoring(graph, predictions, target);
         await using var client = await backend.ConnectAsync(cancellationToken);

@@ -80,9 +80,15 @@ public abstract class GradientGraph
 
     /// <inheritdoc cref="TrainStepAsync(IEnumerable{IReadOnlyDictionary{string, Tensor}?}, OptimizerSettings, CancellationToken)"/>
     public async Task<double> TrainStepAsync(
-        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, bool mean, CancellationToken cancellationToken = default)
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, bool mean, CancellationToken cancellationToken = default) =>
+        (await StepWithResultsAsync(batch, optimizer, mean, reportValues: false, cancellationToken)).Loss;
+
+    // A step that also hands back its evaluations (with every node's value when asked: a training-mode
+    // batch_norm's running statistics move with its input's values).
+    internal async Task<(double Loss, IReadOnlyList<GradientResult> Results)> StepWithResultsAsync(
+        IEnumerable<IReadOnlyDictionary<string, Tensor>?> batch, OptimizerSettings optimizer, bool mean, bool reportValues, CancellationToken cancellationToken)
     {
-        var results = await RunAsync(batch.ToList(), new BatchOptions { Adjoints = Adjoints.InputsAndParameters }, cancellationToken);
+        var results = await RunAsync(batch.ToList(), new BatchOptions { Adjoints = Adjoints.InputsAndParameters, ReportValues = reportValues }, cancellationToken);
         if (results.Count == 0) throw new ArgumentException("a training step needs at least one evaluation", nameof(batch));
         foreach (var r in results) r.EnsureSucceeded();
         var gradients = Graph.Nodes.Where(n => n.Op.Kind == OpKind.Parameter)
@@ -90,7 +96,7 @@ public abstract class GradientGraph
             .Where(p => p.Terms.Count > 0)
             .ToDictionary(p => p.Id, p => mean ? Optimizer.meanInOrder(p.Terms) : Optimizer.sumInOrder(p.Terms));
         await ApplyStepAsync(new TrainingStep(Guid.NewGuid(), optimizer, gradients), cancellationToken);
-        return Optimizer.meanLoss(results.Select(r => r.Loss));
+        return (Optimizer.meanLoss(results.Select(r => r.Loss)), results);
     }
 
     /// <summary>How often <see cref="ApplyStepAsync"/> tries a step before it gives up, waiting 0.25 s,

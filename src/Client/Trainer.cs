@@ -69,13 +69,22 @@ public sealed class Trainer
     private readonly Metrics.Scoring? _scoring;
     private readonly TrainingOptions _options;
     private readonly int _evaluationsPerStep;
+    private readonly GradientGraph _inference;
+    private readonly bool _moving;
+    private IReadOnlyDictionary<string, Tensor> _running;
 
     /// <summary>A trainer of <paramref name="graph"/> on <paramref name="training"/> rows, scored on
-    /// <paramref name="validation"/> rows (if any) with <paramref name="scoring"/>.</summary>
+    /// <paramref name="validation"/> rows (if any) with <paramref name="scoring"/>. A graph with ops in
+    /// training mode (batch_norm, dropout) is scored on <paramref name="inference"/>, its inference-mode
+    /// twin (<see cref="Modes.inference"/>, deployed on its own), which takes the trained parameters and
+    /// running statistics before each score.</summary>
     /// <exception cref="ArgumentException">The batch is not a positive multiple of the rows per evaluation, or the epochs are out of order.</exception>
-    public Trainer(GradientGraph graph, Batches.Binding training, Batches.Binding? validation, Metrics.Scoring? scoring, TrainingOptions options)
+    public Trainer(GradientGraph graph, Batches.Binding training, Batches.Binding? validation, Metrics.Scoring? scoring, TrainingOptions options, GradientGraph? inference = null)
     {
         _graph = graph;
+        _inference = inference ?? graph;
+        _running = Modes.runningStatistics(graph.Graph);
+        _moving = _running.Count > 0;
         _training = training;
         _validation = validation;
         _scoring = scoring;
@@ -97,6 +106,10 @@ public sealed class Trainer
         if (options.StartStep < 0) throw new ArgumentException($"the steps done must not be negative, got {options.StartStep}");
         return rows / b;
     }
+
+    /// <summary>The running statistics of the training-mode batch_norm nodes as training left them, by
+    /// constant id: what a saved graph stores as their values (empty when the graph has none).</summary>
+    public IReadOnlyDictionary<string, Tensor> RunningStatistics => _running;
 
     /// <summary>Evaluations in one epoch (the last filled up from the start of the epoch's order).</summary>
     public int EvaluationsPerEpoch => (_training.Data.Rows + _training.RowsPerEvaluation - 1) / _training.RowsPerEvaluation;
@@ -129,13 +142,17 @@ public sealed class Trainer
             for (var s = epoch == _options.StartEpoch + 1 ? _options.StartStep : 0; s < StepsPerEpoch; s++)
             {
                 var batch = pass.Inputs.Skip(s * _evaluationsPerStep).Take(_evaluationsPerStep).ToList();
-                losses.Add(await _graph.TrainStepAsync(batch, _options.Optimizer, mean: true, cancellationToken));
+                var (loss, results) = await _graph.StepWithResultsAsync(batch, _options.Optimizer, mean: true, reportValues: _moving, cancellationToken);
+                losses.Add(loss);
+                // Each evaluation moves the statistics once, in submission order, as a torch forward would.
+                foreach (var r in _moving ? results : [])
+                    _running = Merge(_running, Modes.moveRunningStatistics(graph, _running, id => r.Values[id]));
                 evaluations += batch.Count;
                 steps?.Report(new StepReport(epoch, s + 1, StepsPerEpoch, losses[^1], evaluations, watch.Elapsed));
                 if (stopRequested?.Invoke() == true && !(s == StepsPerEpoch - 1 && epoch == _options.Epochs))
                     return new TrainingResult(reports, true, epoch, s + 1);
             }
-            var validation = _validation is { } v ? await ScoreAsync(_graph, v, _scoring, _options.Window, cancellationToken) : null;
+            var validation = _validation is { } v ? await ScoreAsync(await InferenceAsync(cancellationToken), v, _scoring, _options.Window, _running, cancellationToken) : null;
             if (validation is not null) evaluations += validation.Evaluations;
             var report = new EpochReport(epoch, _options.Epochs, Optimizer.meanLoss(losses), validation, evaluations, watch.Elapsed);
             reports.Add(report);
@@ -144,20 +161,43 @@ public sealed class Trainer
         return new TrainingResult(reports, false, _options.Epochs, StepsPerEpoch);
     }
 
+    private static IReadOnlyDictionary<string, Tensor> Merge(IReadOnlyDictionary<string, Tensor> old, IReadOnlyDictionary<string, Tensor> moved)
+    {
+        var next = old.ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (id, t) in moved) next[id] = t;
+        return next;
+    }
+
+    // The graph to score on, with the parameters as trained so far.
+    private async Task<GradientGraph> InferenceAsync(CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(_inference, _graph)) return _graph;
+        foreach (var (id, value) in await _graph.ReadParametersAsync(cancellationToken))
+            await _inference.WriteParameterAsync(id, value, cancellationToken);
+        return _inference;
+    }
+
     /// <summary>
     /// Scores a data set: forward evaluations of its rows in file order, B at a time. The loss is the
     /// mean of the graph's output over the evaluations (the last one, when the rows do not fill it,
     /// holds <see cref="Score.Padding"/> rows from the start again); accuracy and errors count each row once.
     /// </summary>
     /// <exception cref="EvaluationException">An evaluation failed (the message names the node and op).</exception>
-    public static async Task<Score> ScoreAsync(GradientGraph graph, Batches.Binding data, Metrics.Scoring? scoring, int window = 64, CancellationToken cancellationToken = default)
+    public static async Task<Score> ScoreAsync(GradientGraph graph, Batches.Binding data, Metrics.Scoring? scoring, int window = 64, CancellationToken cancellationToken = default) =>
+        await ScoreAsync(graph, data, scoring, window, null, cancellationToken);
+
+    /// <summary>Scores a data set with <paramref name="constants"/> (running statistics, say) bound in every evaluation.</summary>
+    public static async Task<Score> ScoreAsync(GradientGraph graph, Batches.Binding data, Metrics.Scoring? scoring, int window, IReadOnlyDictionary<string, Tensor>? constants, CancellationToken cancellationToken = default)
     {
         var pass = Batches.pass(graph.Graph, data, [.. Enumerable.Range(0, data.Data.Rows)]);
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs = constants is { Count: > 0 }
+            ? [.. pass.Inputs.Select(set => (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor>(set.Concat(constants)))]
+            : pass.Inputs;
         var options = new BatchOptions { Backward = false, ReportValues = scoring is not null, Window = window };
         var losses = new List<double>();
         var tally = Metrics.Tally.Zero;
         var k = 0;
-        await foreach (var result in graph.EvaluateBatchAsync(pass.Inputs, options, cancellationToken: cancellationToken))
+        await foreach (var result in graph.EvaluateBatchAsync(inputs, options, cancellationToken: cancellationToken))
         {
             result.EnsureSucceeded();
             losses.Add(result.Loss);

@@ -11,6 +11,10 @@ internal static class CliRun
         return Path.Combine(dir!.FullName, "examples", name);
     }
 
+    /// <summary>A file of tests/Cli.Tests/fixtures (made by the scripts there).</summary>
+    public static string Fixture(string name) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Examples(name)))!, "tests", "Cli.Tests", "fixtures", name);
+
     /// <summary>Runs one command line in-process; its exit code, stdout and stderr.</summary>
     public static (int Code, string Out, string Err) Invoke(params string[] args)
     {

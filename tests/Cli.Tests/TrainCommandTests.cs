@@ -94,6 +94,40 @@ public sealed class TrainCommandTests : IDisposable
         Assert.True(epochs[2].GetProperty("validationLoss").GetDouble() < 0.3, output);
     }
 
+    [Theory]
+    [InlineData("--local")]
+    [InlineData("--embedded")]
+    public void Batch_norm_moves_its_running_statistics_and_scores_in_inference_mode_as_PyTorch_does(string backend)
+    {
+        // fixtures/make_batchnorm.py: linear → batch_norm → cross_entropy, three SGD steps in PyTorch, then model.eval().
+        var model = PathOf("batchnorm.json");
+        File.Copy(CliRun.Fixture("batchnorm.json"), model);
+        var data = CliRun.Fixture("batchnorm.csv");
+        string[] args = ["train", model, "--data", data, "--validation", data, "--optimizer", "sgd", "--lr", "0.1", "--epochs", "1", "--save", PathOf("trained.json"), "--json"];
+        var (code, output, err) = Run(backend == "--local" ? [.. args, "--local"] : args);
+        Assert.True(code == 0, err);
+        using var expected = JsonDocument.Parse(File.ReadAllText(CliRun.Fixture("batchnorm-expected.json")));
+        var trained = GraphFile.load(PathOf("trained.json"));
+        foreach (var id in new[] { "W", "gamma", "beta", "mean", "var" })
+        {
+            var want = expected.RootElement.GetProperty(id).EnumerateArray().SelectMany(e => e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().ToArray() : new[] { e }).Select(e => e.GetDouble()).ToArray();
+            var got = trained.Node(id).Value.Value.Data;
+            Assert.Equal(want.Length, got.Length);
+            for (var k = 0; k < want.Length; k++)
+                Assert.True(Math.Abs(got[k] - want[k]) <= 1e-12 * Math.Max(1, Math.Abs(want[k])), $"{id}[{k}]: {got[k]} vs PyTorch's {want[k]}");
+        }
+        // Validation ran in inference mode on the running statistics, as model.eval() does.
+        using var run = JsonDocument.Parse(output);
+        var epoch = run.RootElement.GetProperty("epochs")[0];
+        var evalLoss = expected.RootElement.GetProperty("evalLoss").GetDouble();
+        Assert.True(Math.Abs(epoch.GetProperty("validationLoss").GetDouble() - evalLoss) <= 1e-12, output);
+        Assert.Equal(expected.RootElement.GetProperty("evalAccuracy").GetDouble(), epoch.GetProperty("accuracy").GetDouble());
+        var (evalCode, evalOut, _) = Run("eval", PathOf("trained.json"), "--data", data, "--local", "--json");
+        Assert.Equal(0, evalCode);
+        using var score = JsonDocument.Parse(evalOut);
+        Assert.True(Math.Abs(score.RootElement.GetProperty("loss").GetDouble() - evalLoss) <= 1e-12, evalOut);
+    }
+
     [Fact]
     public void The_embedded_silo_trains_the_same_bits_as_the_local_engine()
     {
