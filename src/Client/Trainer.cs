@@ -72,6 +72,7 @@ public sealed class Trainer
     private readonly GradientGraph _inference;
     private readonly bool _moving;
     private IReadOnlyDictionary<string, Tensor> _running;
+    private readonly string[] _keys;
 
     /// <summary>A trainer of <paramref name="graph"/> on <paramref name="training"/> rows, scored on
     /// <paramref name="validation"/> rows (if any) with <paramref name="scoring"/>. A graph with ops in
@@ -85,6 +86,7 @@ public sealed class Trainer
         _inference = inference ?? graph;
         _running = Modes.runningStatistics(graph.Graph);
         _moving = _running.Count > 0;
+        _keys = Modes.dropoutKeys(graph.Graph);
         _training = training;
         _validation = validation;
         _scoring = scoring;
@@ -141,7 +143,8 @@ public sealed class Trainer
                 throw new ArgumentException($"epoch {epoch} has {StepsPerEpoch} steps; the run has done {_options.StartStep} of them");
             for (var s = epoch == _options.StartEpoch + 1 ? _options.StartStep : 0; s < StepsPerEpoch; s++)
             {
-                var batch = pass.Inputs.Skip(s * _evaluationsPerStep).Take(_evaluationsPerStep).ToList();
+                var batch = pass.Inputs.Skip(s * _evaluationsPerStep).Take(_evaluationsPerStep)
+                    .Select((set, i) => WithKeys(set, (epoch - 1L) * EvaluationsPerEpoch + s * _evaluationsPerStep + i)).ToList();
                 var (loss, results) = await _graph.StepWithResultsAsync(batch, _options.Optimizer, mean: true, reportValues: _moving, cancellationToken);
                 losses.Add(loss);
                 // Each evaluation moves the statistics once, in submission order, as a torch forward would.
@@ -159,6 +162,17 @@ public sealed class Trainer
             if (afterEpoch is not null) await afterEpoch(report);
         }
         return new TrainingResult(reports, false, _options.Epochs, StepsPerEpoch);
+    }
+
+    // Dropout keys the data does not give: the evaluation's number in the whole run, so masks differ
+    // from evaluation to evaluation and are the same in a resumed run.
+    private IReadOnlyDictionary<string, Tensor> WithKeys(IReadOnlyDictionary<string, Tensor> set, long evaluation)
+    {
+        if (_keys.Length == 0) return set;
+        var keyed = new Dictionary<string, Tensor>(set);
+        foreach (var key in _keys)
+            if (!keyed.ContainsKey(key)) keyed[key] = new Tensor(Shape.Scalar, [evaluation]);
+        return keyed;
     }
 
     private static IReadOnlyDictionary<string, Tensor> Merge(IReadOnlyDictionary<string, Tensor> old, IReadOnlyDictionary<string, Tensor> moved)
@@ -190,8 +204,12 @@ public sealed class Trainer
     public static async Task<Score> ScoreAsync(GradientGraph graph, Batches.Binding data, Metrics.Scoring? scoring, int window, IReadOnlyDictionary<string, Tensor>? constants, CancellationToken cancellationToken = default)
     {
         var pass = Batches.pass(graph.Graph, data, [.. Enumerable.Range(0, data.Data.Rows)]);
-        IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs = constants is { Count: > 0 }
-            ? [.. pass.Inputs.Select(set => (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor>(set.Concat(constants)))]
+        // Bound in every evaluation: the constants given, and 0 for dropout keys the data does not give.
+        var bound = new Dictionary<string, Tensor>(constants ?? new Dictionary<string, Tensor>());
+        foreach (var key in Modes.dropoutKeys(graph.Graph))
+            if (data.Data.TryColumn(key) is null) bound.TryAdd(key, new Tensor(Shape.Scalar, [0.0]));
+        IReadOnlyList<IReadOnlyDictionary<string, Tensor>> inputs = bound.Count > 0
+            ? [.. pass.Inputs.Select(set => (IReadOnlyDictionary<string, Tensor>)new Dictionary<string, Tensor>(set.Concat(bound)))]
             : pass.Inputs;
         var options = new BatchOptions { Backward = false, ReportValues = scoring is not null, Window = window };
         var losses = new List<double>();

@@ -30,8 +30,9 @@ let bind (graph: Graph) (data: DataSet) : Binding =
         fail data.Source
             $"input '{node}' takes {d} rows an evaluation (shape {graph.ShapeOf node}) but '{first}' takes {b} (shape {graph.ShapeOf first}); the inputs a data file binds share their first dimension"
     | None -> ()
+    let keys = Modes.dropoutKeys graph
     for n in graph.Nodes do
-        if n.Op.Kind = OpKind.Input && n.Value.IsNone && (data.TryColumn n.Id).IsNone then
+        if n.Op.Kind = OpKind.Input && n.Value.IsNone && (data.TryColumn n.Id).IsNone && not (Array.contains n.Id keys) then
             fail data.Source $"gives no values for input '{n.Id}' (shape {graph.ShapeOf n.Id}), which has none in the graph file"
     { RowsPerEvaluation = b; Data = data }
 

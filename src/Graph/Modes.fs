@@ -62,3 +62,14 @@ let moveRunningStatistics (graph: Graph) (running: IReadOnlyDictionary<string, T
             match running.TryGetValue id with
             | true, t -> t
             | _ -> value.Invoke id)
+
+/// The key inputs of dropout nodes (their int64 second ancestor, when it is an input node): a training
+/// loop gives each evaluation its own key, so that each step draws a fresh mask (PyTorch's dropout draws
+/// one per forward) and a resumed run draws the ones an uninterrupted run would; scoring, in inference
+/// mode, binds 0 (the mask is not used). Data files need not give them.
+let dropoutKeys (graph: Graph) : string[] =
+    [| for n in graph.Nodes do
+           if n.Op.Name = "dropout" && n.Ancestors.Length = 2 then
+               let key = graph.Node n.Ancestors[1]
+               if key.Op.Kind = OpKind.Input then key.Id |]
+    |> Array.distinct

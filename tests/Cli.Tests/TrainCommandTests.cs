@@ -128,6 +128,42 @@ public sealed class TrainCommandTests : IDisposable
         Assert.True(Math.Abs(score.RootElement.GetProperty("loss").GetDouble() - evalLoss) <= 1e-12, evalOut);
     }
 
+    // The classifier with dropout on its logits, keyed by an int64 input the data does not give.
+    private string DropoutModel(bool keyFixed)
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", Shape.Of(4, 2));
+        var label = b.TypedInput("label", Shape.Of(4), ElementType.Int64);
+        var key = keyFixed ? b.Constant("key", new Tensor(Shape.Scalar, [0.0]), ElementType.Int64) : b.TypedInput("key", Shape.Scalar, ElementType.Int64);
+        var w = b.Parameter("W", new Tensor(Shape.Of(2, 2), [0.3, -0.1, 0.2, 0.4]));
+        var logits = b.Apply("linear", [x, w], id: "logits");
+        var dropped = b.Apply("dropout", [logits, key], new Dictionary<string, OpAttribute> { ["p"] = OpAttribute.Of(0.5) }, "dropped");
+        var path = PathOf(keyFixed ? "fixed.json" : "keyed.json");
+        GraphFile.save(b.Build(b.Apply("cross_entropy", [dropped, label], id: "loss")), path);
+        return path;
+    }
+
+    [Fact]
+    public void Dropout_draws_a_fresh_mask_each_evaluation_the_same_on_every_back_end()
+    {
+        var train = Data("train.csv", 24, 8);
+        string[] common = ["--data", train, "--validation", train, "--epochs", "2", "--lr", "0.1", "--json"];
+        var keyed = DropoutModel(keyFixed: false);
+        var (code, output, err) = Run(["train", keyed, .. common, "--local", "--save", PathOf("keyed-local.json")]);
+        Assert.True(code == 0, err);
+        Assert.Equal(0, Run(["train", keyed, .. common, "--save", PathOf("keyed-embedded.json")]).Code);
+        Assert.True(Tensor.BitwiseEqual(Parameter(PathOf("keyed-local.json"), "W"), Parameter(PathOf("keyed-embedded.json"), "W")));
+        // With key 0 for every evaluation (the first evaluation's key above) each step drops the same elements: another run.
+        Assert.Equal(0, Run(["train", DropoutModel(keyFixed: true), .. common, "--local", "--save", PathOf("fixed-local.json")]).Code);
+        Assert.False(Tensor.BitwiseEqual(Parameter(PathOf("keyed-local.json"), "W"), Parameter(PathOf("fixed-local.json"), "W")));
+        // Validation ran in inference mode: dropout is the identity there, so eval of the saved graph agrees.
+        using var run = JsonDocument.Parse(output);
+        var (evalCode, evalOut, _) = Run("eval", PathOf("keyed-local.json"), "--data", train, "--local", "--json");
+        Assert.Equal(0, evalCode);
+        using var score = JsonDocument.Parse(evalOut);
+        Assert.Equal(run.RootElement.GetProperty("epochs")[1].GetProperty("validationLoss").GetDouble(), score.RootElement.GetProperty("loss").GetDouble());
+    }
+
     [Fact]
     public void The_embedded_silo_trains_the_same_bits_as_the_local_engine()
     {
