@@ -89,6 +89,7 @@ namespace Adjoint.Cli
 
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
             { json, demo, check, grad, partition, render, ops, models };
+            foreach (var c in OnnxCommands.Make(json, stdout, command => Guard(stderr, command).Result)) root.Subcommands.Add(c);
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
         }
 
