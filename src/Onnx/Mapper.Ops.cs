@@ -60,7 +60,7 @@ internal sealed partial class Mapper
             case "Reciprocal":
                 SetOutput(Op("div", new[] { _b.Constant($"{Out}/one", Tensor.Scalar(1.0)), DataIn(0) }));
                 break;
-            case "Identity": Alias(Need(0)); break;
+            case "Identity": MapIdentity(); break;
             case "Dropout":
                 // Inference: the identity (opset 12+ may ask for training through input 2).
                 if (In(2) is { } training && KnownScalar(training, "training_mode") != 0)
@@ -111,6 +111,16 @@ internal sealed partial class Mapper
             default:
                 throw Fail($"no catalogue op maps ONNX {op} (nearest catalogue op: '{OnnxImporter.NearestCatalogueOp(op)}'); docs/onnx.md lists the ONNX ops that are mapped");
         }
+    }
+
+    void MapIdentity()
+    {
+        var v = Need(0);
+        // PyTorch's exporter shares equal initializers (fresh batch norms' ones and zeros) through Identity
+        // nodes named as the parameters they were: each output is its own tensor, trained (or constant) on its own.
+        if (v is { HasNode: false, Known: not null })
+            _values[Out] = new Value(Out, v.Type) { Known = v.Known, Trainable = v.Trainable };
+        else Alias(v);
     }
 
     void MapBinary(string op)

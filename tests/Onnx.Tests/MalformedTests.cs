@@ -145,6 +145,30 @@ public sealed class MalformedTests
     }
 
     [Fact]
+    public void Initializers_shared_through_identity_become_parameters_of_their_own()
+    {
+        // PyTorch's exporter writes equal tensors once and names the others through Identity nodes.
+        var g = new P.GraphProto { Name = "shared" };
+        g.Input.Add(Info("x", 3));
+        g.Output.Add(Info("y", 3));
+        var w = new P.TensorProto { Name = "a.weight", DataType = (int)P.TensorProto.Types.DataType.Float, Dims = { 3 }, FloatData = { 1, 1, 1 } };
+        g.Initializer.Add(w);
+        g.Node.Add(Node("Identity", ["a.weight"], "b.weight"));
+        g.Node.Add(Node("Mul", ["x", "a.weight"], "h"));
+        g.Node.Add(Node("Mul", ["h", "b.weight"], "y"));
+        var m = new P.ModelProto { IrVersion = 8, Graph = g, OpsetImport = { new P.OperatorSetIdProto { Domain = "", Version = 13 } } };
+        var r = OnnxImporter.Import(m.ToByteArray(), "shared.onnx", null, new ImportOptions { Loss = "mse" });
+        Assert.Equal(new[] { "a.weight", "b.weight" }, r.Parameters);
+        var e = Engine.gradient(Adjoints.InputsAndParameters, Plan.Compile(r.Graph), new Dictionary<string, Tensor>
+        {
+            ["x"] = Tensor.Of(Shape.Of(3), [1.0, 2.0, 3.0]), ["target"] = Tensor.Of(Shape.Of(3), [0.0, 0.0, 0.0]),
+        });
+        // y = x·a·b, loss = mean y²: ∂/∂b_i = (2/3) y_i x_i a_i = (2/3) x_i², each parameter its own adjoint.
+        Assert.Equal(new[] { 2.0 / 3, 8.0 / 3, 6.0 }, e.Adjoint("b.weight").Data);
+        Assert.Equal(new[] { 2.0 / 3, 8.0 / 3, 6.0 }, e.Adjoint("a.weight").Data);
+    }
+
+    [Fact]
     public void External_data_file_is_read_as_inline_data()
     {
         var dir = Directory.CreateTempSubdirectory("onnx-external").FullName;
