@@ -14,7 +14,7 @@ public sealed class DistributedTests(ITestOutputHelper output)
     {
         var ct = TestContext.Current.CancellationToken;
         var f = Fixture.Load(name);
-        var graph = OnnxImporter.Import(f.ModelPath, new ImportOptions { Loss = f.Loss, Target = "target" }).Graph;
+        var graph = OnnxImporter.Import(f.ModelPath, f.Options() with { Loss = f.Loss, Target = "target" }).Graph;
         var inputs = new Dictionary<string, Tensor>(f.Inputs) { ["target"] = f.Target };
         await using var cluster = await AdjointTestCluster.StartAsync(3, ct);
         await using var local = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Local }, ct);

@@ -23,7 +23,7 @@ public sealed class ExportTests(ITestOutputHelper output)
     public void Import_export_round_trip_runs_in_onnx_runtime_as_the_original(string name)
     {
         var f = Fixture.Load(name);
-        var imported = OnnxImporter.Import(f.ModelPath);
+        var imported = OnnxImporter.Import(f.ModelPath, f.Options());
         var exported = OnnxExporter.Export(imported.Graph, new ExportOptions { FloatType = imported.FloatType });
         var path = Write(exported.Model);
         try
@@ -49,7 +49,7 @@ public sealed class ExportTests(ITestOutputHelper output)
     public async Task Model_fine_tuned_on_the_embedded_silo_runs_in_onnx_runtime_with_its_fine_tuned_outputs()
     {
         var f = Fixture.Load("cnn_f32");
-        var imported = OnnxImporter.Import(f.ModelPath, new ImportOptions { Loss = "cross_entropy", Target = "target" });
+        var imported = OnnxImporter.Import(f.ModelPath, f.Options() with { Loss = "cross_entropy", Target = "target" });
         var batch = new Dictionary<string, Tensor>(f.Inputs) { ["target"] = f.Target };
         await using var client = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Embedded }, TestContext.Current.CancellationToken);
         var net = await client.DeployAsync($"onnx-finetune-{Guid.NewGuid():N}", imported.Graph, TestContext.Current.CancellationToken);

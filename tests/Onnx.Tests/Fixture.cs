@@ -8,9 +8,13 @@ namespace Adjoint.Onnx.Tests;
 
 internal sealed record Fixture(string Name, string ModelPath, int Opset, bool Float64,
     IReadOnlyDictionary<string, Tensor> Inputs, IReadOnlyDictionary<string, bool> IntegerInputs, Tensor Output,
-    string Loss, Tensor Target, double LossValue, IReadOnlyDictionary<string, Tensor> Gradients)
+    string Loss, Tensor Target, double LossValue, IReadOnlyDictionary<string, Tensor> Gradients,
+    IReadOnlyDictionary<string, int> Dimensions)
 {
-    public static readonly string[] Names = ["mlp_f32", "mlp_f64", "cnn_f32", "cnn_f64", "mixer_f32", "mixer_f64", "mixer14_f64"];
+    /// <summary>The import options the fixture needs: sizes of its symbolic dimensions.</summary>
+    public ImportOptions Options() => new() { Dimensions = Dimensions };
+
+    public static readonly string[] Names = ["mlp_f32", "mlp_f64", "cnn_f32", "cnn_f64", "mixer_f32", "mixer_f64", "mixer14_f64", "mixerdyn_f32"];
 
     public static string Directory => Path.Combine(AppContext.BaseDirectory, "fixtures");
 
@@ -23,7 +27,8 @@ internal sealed record Fixture(string Name, string ModelPath, int Opset, bool Fl
         var grads = root.GetProperty("gradients").EnumerateObject().ToDictionary(p => p.Name, p => Nested(p.Value));
         return new Fixture(name, Path.Combine(Directory, root.GetProperty("model").GetString()!), root.GetProperty("opset").GetInt32(),
             root.GetProperty("dtype").GetString() == "f64", inputs, types, Nested(root.GetProperty("output")),
-            root.GetProperty("loss").GetString()!, Nested(root.GetProperty("target")), root.GetProperty("loss_value").GetDouble(), grads);
+            root.GetProperty("loss").GetString()!, Nested(root.GetProperty("target")), root.GetProperty("loss_value").GetDouble(), grads,
+            root.GetProperty("dims").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()));
     }
 
     /// <summary>A JSON number or nested list as a tensor.</summary>
