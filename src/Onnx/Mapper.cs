@@ -46,7 +46,7 @@ internal sealed partial class Mapper(P.ModelProto model, string file, string? ba
         {
             if (string.IsNullOrEmpty(init.Name)) throw new OnnxException($"{file}: an initializer has no name");
             var t = TensorCodec.Read(init, baseDirectory, file);
-            if (init.DataLocation == P.TensorProto.Types.DataLocation.External) ExternalBytes += t.Value.Count * (long)(t.OnnxType == P.TensorProto.Types.DataType.Float ? 4 : 8);
+            ExternalBytes += t.ExternalBytes;
             _sawDouble |= t.OnnxType == P.TensorProto.Types.DataType.Double;
             _values[init.Name] = new Value(init.Name, t.ElementType)
             {
@@ -195,7 +195,7 @@ internal sealed partial class Mapper(P.ModelProto model, string file, string? ba
 
     long[] KnownInts(Value v, string role)
     {
-        if (v.Known is null || v.HasNode && v.Known is null)
+        if (v.Known is null)
             throw Fail($"{role} '{v.Name}' must be known at import (a constant, an initializer or shape arithmetic on them); it is computed from the graph's inputs");
         return v.Known.Data.Select(d => (long)d).ToArray();
     }

@@ -6,7 +6,11 @@ using P = global::Onnx;
 namespace Adjoint.Onnx;
 
 /// <summary>A tensor read from ONNX with the element type it had there.</summary>
-internal sealed record OnnxTensor(Tensor Value, ElementType ElementType, P.TensorProto.Types.DataType OnnxType);
+/// <param name="Value">The values as doubles.</param>
+/// <param name="ElementType">Our element type for them.</param>
+/// <param name="OnnxType">The ONNX element type they had.</param>
+/// <param name="ExternalBytes">The bytes read from an external data file (0 for inline data).</param>
+internal sealed record OnnxTensor(Tensor Value, ElementType ElementType, P.TensorProto.Types.DataType OnnxType, long ExternalBytes);
 
 internal static class TensorCodec
 {
@@ -38,10 +42,11 @@ internal static class TensorCodec
         var count = dims.Aggregate(1L, (a, d) => a * d);
         if (count > int.MaxValue) throw new OnnxException($"{where}: tensor '{t.Name}' of shape {shape} is too large");
         var n = (int)count;
-        var raw = t.DataLocation == P.TensorProto.Types.DataLocation.External ? ReadExternal(t, baseDirectory, where) : t.RawData.Memory;
+        var external = t.DataLocation == P.TensorProto.Types.DataLocation.External;
+        var raw = external ? ReadExternal(t, baseDirectory, where) : t.RawData.Memory;
         var data = new double[n];
         var dt = (P.TensorProto.Types.DataType)t.DataType;
-        if (raw is { Length: > 0 } || t.DataLocation == P.TensorProto.Types.DataLocation.External)
+        if (raw is { Length: > 0 } || external)
         {
             var size = ElementSize(dt);
             if (raw.Length != (long)n * size)
@@ -54,7 +59,7 @@ internal static class TensorCodec
                 {
                     P.TensorProto.Types.DataType.Float => BitConverter.ToSingle(s),
                     P.TensorProto.Types.DataType.Double => BitConverter.ToDouble(s),
-                    P.TensorProto.Types.DataType.Int64 => WholeOrFail(BitConverter.ToInt64(s), t, where),
+                    P.TensorProto.Types.DataType.Int64 => Int64AsDouble(BitConverter.ToInt64(s)),
                     P.TensorProto.Types.DataType.Int32 => BitConverter.ToInt32(s),
                     P.TensorProto.Types.DataType.Int16 => BitConverter.ToInt16(s),
                     P.TensorProto.Types.DataType.Int8 => (sbyte)s[0],
@@ -68,7 +73,7 @@ internal static class TensorCodec
             {
                 P.TensorProto.Types.DataType.Float => t.FloatData.Select(f => (double)f).ToArray(),
                 P.TensorProto.Types.DataType.Double => t.DoubleData.ToArray(),
-                P.TensorProto.Types.DataType.Int64 => t.Int64Data.Select(v => WholeOrFail(v, t, where)).ToArray(),
+                P.TensorProto.Types.DataType.Int64 => t.Int64Data.Select(Int64AsDouble).ToArray(),
                 P.TensorProto.Types.DataType.Bool => t.Int32Data.Select(v => v != 0 ? 1.0 : 0.0).ToArray(),
                 _ => t.Int32Data.Select(v => (double)v).ToArray(),
             };
@@ -76,12 +81,12 @@ internal static class TensorCodec
                 throw new OnnxException($"{where}: tensor '{t.Name}' of shape {shape} needs {n} values, has {values.Count}");
             for (var i = 0; i < n; i++) data[i] = values[i];
         }
-        return new OnnxTensor(Tensor.Of(shape, data), type, dt);
+        return new OnnxTensor(Tensor.Of(shape, data), type, dt, external ? raw.Length : 0);
     }
 
-    static double WholeOrFail(long v, P.TensorProto t, string where) =>
-        // Beyond ±2^53 a double would round it; the only such values exporters write are "to the end"
-        // bounds of Slice (INT64_MAX), which the importer clamps, so clamp here alike.
+    /// <summary>An int64 as a double, clamped to ±2^53 (where doubles stop holding every whole number): the
+    /// only larger values exporters write are Slice's "to the end" bounds (INT64_MAX), clamped anyway.</summary>
+    static double Int64AsDouble(long v) =>
         v > (1L << 53) ? (double)(1L << 53) : v < -(1L << 53) ? -(double)(1L << 53) : v;
 
     static int ElementSize(P.TensorProto.Types.DataType dt) => dt switch
