@@ -37,7 +37,7 @@ public sealed class OpCaseTests(ITestOutputHelper output)
         g.Output.Add(new P.ValueInfoProto { Name = "y", Type = new P.TypeProto { TensorType = new P.TypeProto.Types.Tensor { ElemType = (int)P.TensorProto.Types.DataType.Float } } });
         g.Initializer.AddRange(initializers);
         node.Name = what;
-        node.Output.Add("y");
+        node.Output.Insert(0, "y");
         g.Node.Add(node);
         var model = new P.ModelProto { IrVersion = 7, Graph = g, OpsetImport = { new P.OperatorSetIdProto { Domain = "", Version = opset } } };
         var path = Path.Combine(Path.GetTempPath(), $"case-{Guid.NewGuid():N}.onnx");
@@ -62,6 +62,13 @@ public sealed class OpCaseTests(ITestOutputHelper output)
         var n = new P.NodeProto { OpType = op };
         n.Input.AddRange(inputs);
         n.Attribute.AddRange(attributes);
+        return n;
+    }
+
+    /// <summary>The node with further outputs after y (which the model does not use).</summary>
+    static P.NodeProto Outputs(P.NodeProto n, params string[] names)
+    {
+        n.Output.AddRange(names);
         return n;
     }
 
@@ -141,4 +148,27 @@ public sealed class OpCaseTests(ITestOutputHelper output)
         Check("leakyrelu", 13, Shape.Of(3, 4), Node("LeakyRelu", ["x"], F("alpha", 0.2f)));
         Check("elu", 13, Shape.Of(3, 4), Node("Elu", ["x"], F("alpha", 0.7f)));
     }
+
+    [Fact]
+    public void BatchNormalization_in_training_mode_uses_the_batch_statistics() =>
+        Check("batchnorm-train", 15, Shape.Of(3, 2, 4, 4), Outputs(Node("BatchNormalization", ["x", "s", "b", "m", "v"], I("training_mode", 1), F("epsilon", 1e-3f)), "mean", "var"),
+            Float("s", Random(Shape.Of(2), 1)), Float("b", Random(Shape.Of(2), 2)), Float("m", Random(Shape.Of(2), 3)),
+            Float("v", Tensor.Of(Shape.Of(2), [0.5, 2.0])));
+
+    [Fact]
+    public void BatchNormalization_at_opset_7_in_inference() =>
+        Check("batchnorm-7", 7, Shape.Of(2, 3, 2, 2), Node("BatchNormalization", ["x", "s", "b", "m", "v"]),
+            Float("s", Random(Shape.Of(3), 1)), Float("b", Random(Shape.Of(3), 2)), Float("m", Random(Shape.Of(3), 3)),
+            Float("v", Tensor.Of(Shape.Of(3), [0.5, 2.0, 1.25])));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    [InlineData(-1)]
+    public void Flatten_at_an_axis(int axis) => Check($"flatten-{axis}", 13, Shape.Of(2, 3, 4), Node("Flatten", ["x"], I("axis", axis)));
+
+    [Fact]
+    public void LayerNormalization_over_the_last_two_axes() =>
+        Check("layernorm-2", 17, Shape.Of(2, 3, 4), Node("LayerNormalization", ["x", "s", "b"], I("axis", -2), F("epsilon", 1e-4f)),
+            Float("s", Random(Shape.Of(3, 4), 1)), Float("b", Random(Shape.Of(3, 4), 2)));
 }
