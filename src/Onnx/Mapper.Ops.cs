@@ -65,7 +65,6 @@ internal sealed partial class Mapper
                 // Inference: the identity (opset 12+ may ask for training through input 2).
                 if (In(2) is { } training && KnownScalar(training, "training_mode") != 0)
                     throw Fail("training-mode Dropout is not mapped; export the model in inference mode (model.eval())");
-                if (_opset < 7 && Int("is_test", 0) == 0) throw Fail("training-mode Dropout is not mapped");
                 OnlyFirstOutput("the dropout mask");
                 Alias(Need(0));
                 break;
