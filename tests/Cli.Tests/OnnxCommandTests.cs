@@ -25,6 +25,8 @@ public sealed class OnnxCommandTests : IDisposable
         Assert.Contains("8 parameters (219 elements)", output);
         Assert.Contains("output 'loss': cross_entropy of the model's output 'y' 2x3 and 'label'", output);
         var graph = GraphFile.load(json);
+        // The file holds the imported graph exactly: ids such as '/conv1/Conv_output_0', int64 labels, values bit for bit.
+        Assert.Equal(Adjoint.Onnx.OnnxImporter.Import(Fixture("cnn_f32.onnx"), new Adjoint.Onnx.ImportOptions { Loss = "cross_entropy", Target = "label" }).Graph, graph);
         Assert.Equal("loss", graph.Output);
         Assert.Equal(ElementType.Int64, graph.ElementTypeOf("label"));
 
