@@ -54,9 +54,11 @@ internal sealed partial class Mapper(P.ModelProto model, string file, string? ba
                 Trainable = t.ElementType == ElementType.Float64 && !options.Constants,
             };
         }
+        var initializers = g.Initializer.Select(i => i.Name).ToHashSet();
         foreach (var input in g.Input)
         {
-            if (_values.ContainsKey(input.Name)) continue; // IR < 4 lists initializers as inputs too
+            // IR < 4 lists initializers as inputs too.
+            if (initializers.Contains(input.Name)) continue;
             var (shape, type, onnxType) = InputType(input);
             _sawDouble |= onnxType == (int)P.TensorProto.Types.DataType.Double;
             var node = type == ElementType.Float64 ? _b.Input(input.Name, shape) : _b.TypedInput(input.Name, shape, type);
@@ -69,7 +71,17 @@ internal sealed partial class Mapper(P.ModelProto model, string file, string? ba
             _opCounts[n.OpType] = _opCounts.GetValueOrDefault(n.OpType) + 1;
             if (n.Domain is not ("" or "ai.onnx"))
                 throw Fail($"domain '{n.Domain}' is not the default ONNX domain; only its ops are mapped (nearest catalogue op: '{OnnxImporter.NearestCatalogueOp(n.OpType)}')");
-            MapNode(n);
+            try
+            {
+                MapNode(n);
+            }
+            catch (Exception ex) when (ex is GraphException or ArgumentException or InvalidOperationException
+                                           or IndexOutOfRangeException or OverflowException or KeyNotFoundException)
+            {
+                // A malformed node (an attribute of the wrong length, a dimension out of range) the mapping
+                // did not foresee: still one line naming the node.
+                throw Fail(ex.Message);
+            }
         }
         _node = new P.NodeProto();
         if (g.Output.Count == 0) throw new OnnxException($"{file}: the graph has no outputs");
@@ -128,8 +140,8 @@ internal sealed partial class Mapper(P.ModelProto model, string file, string? ba
         for (var k = 0; k < dims.Length; k++)
         {
             var d = tt.Shape.Dim[k];
-            if (d.ValueCase == P.TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0)
-                dims[k] = checked((int)d.DimValue);
+            if (d.ValueCase == P.TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue is > 0 and <= int.MaxValue)
+                dims[k] = (int)d.DimValue;
             else if (d.ValueCase == P.TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam && options.Dimensions?.TryGetValue(d.DimParam, out var size) == true)
                 dims[k] = size;
             else

@@ -81,7 +81,16 @@ public static class OnnxImporter
         if (model.Graph is null || model.Graph.Node.Count == 0 && model.Graph.Output.Count == 0)
             throw new OnnxException($"{name}: not an ONNX model (no graph, or a graph with no nodes and no outputs)");
         var mapper = new Mapper(model, name, baseDirectory, options ?? new ImportOptions());
-        var result = mapper.Run();
+        ImportResult result;
+        try
+        {
+            result = mapper.Run();
+        }
+        catch (GraphException ex)
+        {
+            // Outside any node: graph inputs (two of one name, a dimension over the limits).
+            throw new OnnxException($"{name}: {ex.Message}", ex);
+        }
         return result with { Bytes = bytes.Length + mapper.ExternalBytes, Seconds = clock.Elapsed.TotalSeconds };
     }
 
