@@ -18,10 +18,11 @@ internal static class OnnxCommands
         var target = new Option<string>("--target") { Description = "The id of the loss's target input.", DefaultValueFactory = _ => "target" };
         var constants = new Option<bool>("--constants") { Description = "Initializers become constants, not trainable parameters." };
         var dims = new Option<string[]>("--dim") { Description = "The size of a symbolic input dimension: NAME=N (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var values = new Option<string?>("--values") { Description = "Write the parameters' and constants' values to this .npz file beside the graph file (the graph file names it) instead of inline." };
         var import = new Command("import", "Read an ONNX model (opsets 7-19) into a graph file: nodes mapped to catalogue ops, initializers to parameters, inputs to inputs.")
-        { model, graphOut, loss, target, constants, dims };
+        { model, graphOut, loss, target, constants, dims, values };
         import.SetAction(r => guard(() => Task.FromResult(Import(r.GetValue(model)!, r.GetValue(graphOut)!, r.GetValue(loss), r.GetValue(target)!,
-            r.GetValue(constants), r.GetValue(dims) ?? [], r.GetValue(json), stdout))));
+            r.GetValue(constants), r.GetValue(dims) ?? [], r.GetValue(values), r.GetValue(json), stdout))));
 
         var file = new Argument<string>("FILE") { Description = "A graph file (JSON)." };
         var onnxOut = new Option<string>("--output", "-o") { Description = "The ONNX model to write.", Required = true };
@@ -41,8 +42,10 @@ internal static class OnnxCommands
         new(ops.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
 
     /// <summary><c>import MODEL -o FILE</c>.</summary>
-    public static int Import(string model, string output, string? loss, string target, bool constants, string[] dims, bool json, TextWriter stdout)
+    public static int Import(string model, string output, string? loss, string target, bool constants, string[] dims, string? values, bool json, TextWriter stdout)
     {
+        if (values is not null && (!values.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) || Path.GetFileName(values) != values))
+            throw new UserError($"--values '{values}': give a file name ending in .npz; it is written beside {output}");
         var sizes = new Dictionary<string, int>();
         foreach (var d in dims)
         {
@@ -62,7 +65,8 @@ internal static class OnnxCommands
         }
         try
         {
-            GraphFile.save(r.Graph, output);
+            if (values is null) GraphFile.save(r.Graph, output);
+            else SaveWithSideFile(r.Graph, output, values);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -85,6 +89,7 @@ internal static class OnnxCommands
             return 0;
         }
         stdout.WriteLine($"read {model}: opset {r.Opset}, {r.FloatType}, {r.Bytes} bytes, {r.OnnxOps.Values.Sum()} ONNX nodes ({Counts(r.OnnxOps)}); {r.Folded} folded at import");
+        if (values is not null) stdout.WriteLine($"wrote {values}: the values of {g.Nodes.Count(n => n.Op.Kind is OpKind.Parameter or OpKind.Constant)} parameters and constants");
         stdout.WriteLine($"wrote {output}: {g.Count} nodes ({Counts(g.Nodes.GroupBy(n => n.Op.Name).ToDictionary(k => k.Key, k => k.Count()))})");
         stdout.WriteLine($"  {r.Parameters.Count} parameters ({r.ParameterElements} elements), inputs {string.Join(", ", r.Inputs.Select(i => $"{i} {g.ShapeOf(i)}"))}");
         stdout.WriteLine(loss is not null
@@ -94,6 +99,26 @@ internal static class OnnxCommands
                 : $"  output '{g.Output}' {outShape} is not a scalar: give --loss cross_entropy|mse --target NAME to train it");
         stdout.WriteLine($"  in {r.Seconds:F3} s");
         return 0;
+    }
+
+    /// <summary>The graph file without the stored values, which go to an .npz file beside it (by node id;
+    /// `"values"` names it), so that a model of millions of parameters is not millions of JSON numbers.</summary>
+    static void SaveWithSideFile(Graph graph, string output, string values)
+    {
+        var stored = graph.Nodes.Where(n => n.Op.Kind is OpKind.Parameter or OpKind.Constant).ToList();
+        var root = JsonNode.Parse(GraphFile.toCompactJson(graph))!.AsObject();
+        foreach (var n in root["nodes"]!.AsArray())
+            if (n!["op"]!.GetValue<string>() is "parameter" or "constant") n.AsObject().Remove("value");
+        var ordered = new JsonObject();
+        foreach (var (k, v) in root.ToList())
+        {
+            root.Remove(k);
+            ordered[k] = v;
+            if (k == "output") ordered["values"] = values;
+        }
+        var directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
+        Npz.writeFile(Path.Combine(directory, values), stored.Select(n => KeyValuePair.Create(n.Id, new NpyArray(n.Value.Value.Shape.Dims.ToArray(), n.Value.Value.Data))));
+        File.WriteAllText(output, ordered.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary><c>export FILE -o MODEL</c>.</summary>

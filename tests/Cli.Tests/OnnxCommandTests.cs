@@ -47,6 +47,21 @@ public sealed class OnnxCommandTests : IDisposable
     }
 
     [Fact]
+    public void Import_with_a_values_side_file_loads_as_the_same_graph()
+    {
+        var json = Temp("mixer.json");
+        var (code, output, err) = CliRun.Invoke("import", Fixture("mixer_f64.onnx"), "-o", json, "--values", "mixer.npz");
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote mixer.npz: the values of 8 parameters and constants", output);
+        Assert.DoesNotContain("\"value\"", File.ReadAllText(json));
+        var expected = Adjoint.Onnx.OnnxImporter.Import(Fixture("mixer_f64.onnx")).Graph;
+        Assert.Equal(expected, GraphFile.load(json));
+        (code, _, err) = CliRun.Invoke("import", Fixture("mixer_f64.onnx"), "-o", json, "--values", "../mixer.npz");
+        Assert.Equal(1, code);
+        Assert.Contains("give a file name ending in .npz", err);
+    }
+
+    [Fact]
     public void Import_without_a_loss_says_the_output_is_not_a_scalar()
     {
         var (code, output, _) = CliRun.Invoke("import", Fixture("mlp_f64.onnx"), "-o", Temp("mlp.json"));
