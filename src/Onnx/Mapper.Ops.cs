@@ -29,7 +29,7 @@ internal sealed partial class Mapper
             "Gemm", "MatMul", "LeakyRelu", "Elu", "Reciprocal", "Identity", "Dropout", "Constant", "Shape", "Size",
             "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Concat", "Gather", "Slice",
             "Softmax", "LogSoftmax", "LayerNormalization", "BatchNormalization", "Conv", "MaxPool", "AveragePool",
-            "GlobalAveragePool", "GlobalMaxPool", "Clip", "Max", "Min", "Sum", "Pad", "Where", "Expand",
+            "GlobalAveragePool", "GlobalMaxPool", "Clip", "Max", "Min", "Sum", "Pad", "Where", "Expand", "Split", "ArgMax",
         }).Order();
 
     void MapNode(P.NodeProto n)
@@ -107,6 +107,14 @@ internal sealed partial class Mapper
                 SetOutput(Op("where", new[] { DataIn(0, constant: true), DataIn(1), DataIn(2) }));
                 break;
             case "Expand": MapExpand(); break;
+            case "Split": MapSplit(); break;
+            case "ArgMax":
+            {
+                if (Int("select_last_index", 0) != 0) throw Fail("ArgMax with select_last_index=1 is not mapped (the catalogue's argmax takes the first maximum)");
+                var x = DataIn(0);
+                SetOutput(Op("argmax", new[] { x }, A(("axis", OpAttribute.Of(Axis(Int("axis", 0), x.Shape.Rank))), ("keepdims", OpAttribute.Of(Int("keepdims", 1) != 0)))));
+                break;
+            }
             default:
                 throw Fail($"no catalogue op maps ONNX {op} (nearest catalogue op: '{OnnxImporter.NearestCatalogueOp(op)}'); docs/onnx.md lists the ONNX ops that are mapped");
         }
@@ -633,6 +641,30 @@ internal sealed partial class Mapper
         var attributes = A(("pads", OpAttribute.Of(ours.ToArray())));
         if (value != 0.0) attributes["value"] = OpAttribute.Of(value);
         SetOutput(Op("pad", new[] { x }, attributes));
+    }
+
+    void MapSplit()
+    {
+        var x = DataIn(0);
+        var axis = Axis(Int("axis", 0), x.Shape.Rank);
+        var n = x.Shape.Dim(axis);
+        var pieces = _node.Output.Count;
+        long[]? sizes = _opset >= 13 ? (In(1) is { } s ? KnownInts(s, "split") : null) : Ints("split");
+        if (sizes is null)
+        {
+            // Equal pieces (opset 18: num_outputs of them, the last smaller when they do not divide).
+            var count = _opset >= 18 && Attr("num_outputs") is { } k ? k.I : pieces;
+            var size = (n + count - 1) / count;
+            sizes = Enumerable.Range(0, (int)count).Select(i => Math.Min(size, n - i * size)).ToArray();
+        }
+        if (sizes.Length != pieces) throw Fail($"split sizes {Show(sizes)} give {sizes.Length} pieces for {pieces} outputs");
+        var attributes = A(("axis", OpAttribute.Of(axis)), ("sizes", IntsAttr(sizes)));
+        for (var k = 0; k < pieces; k++)
+        {
+            if (_node.Output[k].Length == 0) continue;
+            var piece = new Dictionary<string, OpAttribute>(attributes) { ["index"] = OpAttribute.Of(k) };
+            SetOutput(k, Op("split", new[] { x }, piece, _node.Output[k]), _b.ElementTypeOf(x));
+        }
     }
 
     void MapExpand()

@@ -310,6 +310,37 @@ public static class OnnxExporter
                     node.Attribute.Add(Int("keepdims", GetBool(n, "keepdims") ? 1 : 0));
                     break;
                 }
+                case "split":
+                {
+                    // ONNX Split makes every piece; the others are unused outputs.
+                    var sizes = GetInts(n, "sizes")!;
+                    var index = GetInt(n, "index");
+                    var node = Add("Split", id, a[0], Ints(id + "/split", sizes.Select(x => (long)x)));
+                    node.Output.Clear();
+                    node.Output.AddRange(Enumerable.Range(0, sizes.Length).Select(k => k == index ? id : $"{id}/{k}"));
+                    node.Attribute.Add(Int("axis", GetInt(n, "axis")));
+                    break;
+                }
+                case "argmax":
+                {
+                    var keepdims = GetBool(n, "keepdims") ? 1 : 0;
+                    if (Get(n, "axis") is OpAttribute.Int axis)
+                    {
+                        var node = Add("ArgMax", id, a[0]);
+                        node.Attribute.Add(Int("axis", axis.Item));
+                        node.Attribute.Add(Int("keepdims", keepdims));
+                    }
+                    else
+                    {
+                        // Of the flattened tensor, then shaped as the node is (rank 0, or ones with keepdims).
+                        Add("Reshape", id + "/flat", a[0], Ints(id + "/flat_shape", [-1]));
+                        var node = Add("ArgMax", id + "/argmax", id + "/flat");
+                        node.Attribute.Add(Int("axis", 0));
+                        node.Attribute.Add(Int("keepdims", 0));
+                        Add("Reshape", id, id + "/argmax", Ints(id + "/shape", graph.ShapeOf(id).Dims.Select(d => (long)d)));
+                    }
+                    break;
+                }
                 case "sqnorm": Add("ReduceSumSquare", id, a[0]).Attribute.Add(Int("keepdims", 0)); break;
                 case "softmax": Add("Softmax", id, a[0]).Attribute.Add(Int("axis", GetInt(n, "axis"))); break;
                 case "log_softmax": Add("LogSoftmax", id, a[0]).Attribute.Add(Int("axis", GetInt(n, "axis"))); break;

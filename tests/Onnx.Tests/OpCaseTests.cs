@@ -37,7 +37,7 @@ public sealed class OpCaseTests(ITestOutputHelper output)
         g.Output.Add(new P.ValueInfoProto { Name = "y", Type = new P.TypeProto { TensorType = new P.TypeProto.Types.Tensor { ElemType = (int)P.TensorProto.Types.DataType.Float } } });
         g.Initializer.AddRange(initializers);
         node.Name = what;
-        node.Output.Insert(0, "y");
+        if (!node.Output.Contains("y")) node.Output.Insert(0, "y");
         g.Node.Add(node);
         var model = new P.ModelProto { IrVersion = 7, Graph = g, OpsetImport = { new P.OperatorSetIdProto { Domain = "", Version = opset } } };
         var path = Path.Combine(Path.GetTempPath(), $"case-{Guid.NewGuid():N}.onnx");
@@ -171,4 +171,33 @@ public sealed class OpCaseTests(ITestOutputHelper output)
     public void LayerNormalization_over_the_last_two_axes() =>
         Check("layernorm-2", 17, Shape.Of(2, 3, 4), Node("LayerNormalization", ["x", "s", "b"], I("axis", -2), F("epsilon", 1e-4f)),
             Float("s", Random(Shape.Of(3, 4), 1)), Float("b", Random(Shape.Of(3, 4), 2)));
+
+    [Theory]
+    [InlineData(11, 0)]
+    [InlineData(13, 1)]
+    [InlineData(18, 2)]
+    public void Split_piece_at_an_opset(int opset, int piece)
+    {
+        // y is piece `piece` of three along axis 1: sizes 1, 2, 3 before 18, three equal pieces at 18.
+        var n = Node("Split", opset is >= 13 and < 18 ? ["x", "sizes"] : ["x"], I("axis", 1));
+        if (opset < 13) n.Attribute.Add(Is("split", 1, 2, 3));
+        if (opset >= 18) n.Attribute.Add(I("num_outputs", 3));
+        n.Output.AddRange(Enumerable.Range(0, 3).Select(k => k == piece ? "y" : $"p{k}"));
+        Check($"split-{opset}", opset, Shape.Of(2, 6), n, opset is >= 13 and < 18 ? [Long("sizes", 1, 2, 3)] : []);
+    }
+
+    [Fact]
+    public void ArgMax_along_an_axis_is_int64()
+    {
+        var g = new P.GraphProto { Name = "argmax" };
+        var shape = new P.TensorShapeProto { Dim = { new P.TensorShapeProto.Types.Dimension { DimValue = 3 }, new P.TensorShapeProto.Types.Dimension { DimValue = 4 } } };
+        g.Input.Add(new P.ValueInfoProto { Name = "x", Type = new P.TypeProto { TensorType = new P.TypeProto.Types.Tensor { ElemType = (int)P.TensorProto.Types.DataType.Float, Shape = shape } } });
+        g.Output.Add(new P.ValueInfoProto { Name = "y", Type = new P.TypeProto { TensorType = new P.TypeProto.Types.Tensor { ElemType = (int)P.TensorProto.Types.DataType.Int64 } } });
+        g.Node.Add(new P.NodeProto { OpType = "ArgMax", Name = "am", Input = { "x" }, Output = { "y" }, Attribute = { I("axis", 1), I("keepdims", 0) } });
+        var m = new P.ModelProto { IrVersion = 8, Graph = g, OpsetImport = { new P.OperatorSetIdProto { Domain = "", Version = 13 } } };
+        var x = Tensor.Of(Shape.Of(3, 4), [0.1, 0.7, 0.2, 0.7, -1, -2, -0.5, -3, 4, 3, 2, 1]);
+        var graph = OnnxImporter.Import(m.ToByteArray(), "argmax.onnx", null).Graph;
+        Assert.Equal(ElementType.Int64, graph.ElementTypeOf("y"));
+        Assert.Equal(new[] { 1.0, 2.0, 0.0 }, Engine.evaluate(Plan.Compile(graph), new Dictionary<string, Tensor> { ["x"] = x }).Output.Data);
+    }
 }
