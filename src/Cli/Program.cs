@@ -118,6 +118,7 @@ namespace Adjoint.Cli
 
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
             { json, demo, check, grad, train, eval, partition, render, ops, models };
+            foreach (var c in OnnxCommands.Make(json, stdout, command => Guard(stderr, command).Result)) root.Subcommands.Add(c);
             var parsed = root.Parse(args);
             if (parsed.CommandResult.Command == train) return await Interruptible(parsed, stdout, stderr);
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
