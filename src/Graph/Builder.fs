@@ -492,6 +492,16 @@ and [<Sealed; AllowNullLiteral>] GraphBuilder(limits: Limits) as this =
         a["groups"] <- OpAttribute.Int groups
         a
 
+    /// A node of an op already made, with a leaf's stored value: an adjoint graph copies its graph's
+    /// nodes (op, attributes and values as they are) and adds nodes of the ops it reuses.
+    member internal _.AddNode(id: string, op: Op, args: NodeRef[], value: Tensor option) = add id op args value
+
+    /// Whether a node of that id was added.
+    member _.Contains(id: string) =
+        match index.TryGetValue id with
+        | true, k -> k >= 0
+        | _ -> false
+
     /// The validated graph with `output` as z_n.
     member _.Build(output: NodeRef) =
         if isNull output.Id then raise (GraphException(MissingOutput "(null)"))
