@@ -196,7 +196,8 @@ internal static class TrainCommand
         else
         {
             Line(result.Stopped
-                ? $"stopped after epoch {result.LastEpoch} step {result.LastStep} of {trainer.StepsPerEpoch} (Ctrl-C){(save is null ? "; nothing saved (no --save)" : $"; saved {Markup.Escape(save)}, continue with --resume")}"
+                ? (result.LastStep == 0 ? $"stopped after epoch {result.LastEpoch - 1} (Ctrl-C)" : $"stopped after epoch {result.LastEpoch} step {result.LastStep} of {trainer.StepsPerEpoch} (Ctrl-C)")
+                  + $"{(save is null ? "; nothing saved (no --save)" : $"; saved {Markup.Escape(save)}, continue with --resume")}"
                 : $"trained {s.Epochs - options.StartEpoch} epochs in {watch.Elapsed.TotalSeconds:F1} s" + (last?.ValidationLoss is { } v ? $": validation loss {v:F4}" + (last.Accuracy is { } a ? $", accuracy {100 * a:F2} %" : last.Rmse is { } r ? $", RMSE {r:G4}" : "") : ""));
             if (save is not null && !result.Stopped) Line($"saved {Markup.Escape(save)} (the graph with its trained parameters) and {Markup.Escape(StatePath(save))}");
             if (plotSkipped is null) Line($"wrote {Markup.Escape(plotPath)}");

@@ -53,7 +53,8 @@ public sealed record Score(double Loss, int Rows, int Evaluations, int Padding, 
 /// <summary>After each epoch: the mean training loss of its steps and the validation score.</summary>
 public sealed record EpochReport(int Epoch, int Epochs, double Loss, Score? Validation, long Evaluations, TimeSpan Elapsed);
 
-/// <summary>How a run ended.</summary>
+/// <summary>How a run ended: stopped or not, and where — <paramref name="LastStep"/> steps of epoch
+/// <paramref name="LastEpoch"/> done (0: that epoch not started, the one before it finished).</summary>
 public sealed record TrainingResult(IReadOnlyList<EpochReport> Epochs, bool Stopped, int LastEpoch, int LastStep);
 
 /// <summary>
@@ -152,7 +153,8 @@ public sealed class Trainer
                     _running = Merge(_running, Modes.moveRunningStatistics(graph, _running, id => r.Values[id]));
                 evaluations += batch.Count;
                 steps?.Report(new StepReport(epoch, s + 1, StepsPerEpoch, losses[^1], evaluations, watch.Elapsed));
-                if (stopRequested?.Invoke() == true && !(s == StepsPerEpoch - 1 && epoch == _options.Epochs))
+                // A stop after an epoch's last step lets the epoch finish (its score, its checkpoint) first.
+                if (s < StepsPerEpoch - 1 && stopRequested?.Invoke() == true)
                     return new TrainingResult(reports, true, epoch, s + 1);
             }
             var validation = _validation is { } v ? await ScoreAsync(await InferenceAsync(cancellationToken), v, _scoring, _options.Window, _running, cancellationToken) : null;
@@ -160,6 +162,8 @@ public sealed class Trainer
             var report = new EpochReport(epoch, _options.Epochs, Optimizer.meanLoss(losses), validation, evaluations, watch.Elapsed);
             reports.Add(report);
             if (afterEpoch is not null) await afterEpoch(report);
+            if (epoch < _options.Epochs && stopRequested?.Invoke() == true)
+                return new TrainingResult(reports, true, epoch + 1, 0);
         }
         return new TrainingResult(reports, false, _options.Epochs, StepsPerEpoch);
     }

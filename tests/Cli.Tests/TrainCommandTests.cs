@@ -165,6 +165,35 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stop_after_the_last_step_of_an_epoch_finishes_the_epoch_first()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var graph = GraphFile.load(Model());
+        var data = Batches.bind(graph, DataFile.load(Data("train.csv", 16, 9), null, graph));
+        await using var client = await Adjoint.Client.AdjointClient.ConnectAsync(new Adjoint.Client.AdjointClientOptions { Backend = Adjoint.Client.Backend.Local }, ct);
+        var model = await client.DeployAsync("stop", graph, ct);
+        var scoring = Metrics.scoring(graph, null, null)?.Value;
+        var options = new Adjoint.Client.TrainingOptions { Epochs = 3 };
+        var trainer = new Adjoint.Client.Trainer(model, data, data, scoring, options);
+        var steps = 0;
+        var epochs = new List<int>();
+        var result = await trainer.RunAsync(new Progress(() => steps++), e => { epochs.Add(e.Epoch); return Task.CompletedTask; },
+            () => steps == trainer.StepsPerEpoch, ct);
+        // Stopped where epoch 1 ended: scored and checkpointed, and "epoch 2, no step done" to resume from.
+        Assert.True(result.Stopped);
+        Assert.Equal([1], epochs);
+        Assert.NotNull(result.Epochs[0].Validation);
+        Assert.Equal((2, 0), (result.LastEpoch, result.LastStep));
+        var resumed = await new Adjoint.Client.Trainer(model, data, data, scoring, options with { StartEpoch = result.LastEpoch - 1, StartStep = result.LastStep }).RunAsync(cancellationToken: ct);
+        Assert.Equal([2, 3], resumed.Epochs.Select(e => e.Epoch));
+    }
+
+    private sealed class Progress(Action report) : IProgress<Adjoint.Client.StepReport>
+    {
+        public void Report(Adjoint.Client.StepReport value) => report();
+    }
+
+    [Fact]
     public void The_embedded_silo_trains_the_same_bits_as_the_local_engine()
     {
         var model = Model();
