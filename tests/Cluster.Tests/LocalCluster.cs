@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 
 namespace Adjoint.Cluster.Tests;
@@ -26,7 +27,33 @@ public class LocalCluster(int silos) : IAsyncLifetime
     /// host or another cluster may hold, a range of its own for each cluster, known to tests that need to
     /// tell silos apart.
     /// </summary>
-    public int SiloPort { get; } = 40000 + Random.Shared.Next(0, 2000) * 10;
+    public int SiloPort { get; } = PortBlock();
+
+    /// <summary>
+    /// A block of ten free ports in 30000–32759, a different one on each call in this process. Below
+    /// Linux's ephemeral range (32768–60999): a port in that range can be taken between the check and the
+    /// bind by any outgoing connection (a silo's own connection to Redis once took silo 2's port), and above
+    /// Orleans TestCluster's ranges (12000–22000, 22300–30000), which the Grains tests use at the same time.
+    /// </summary>
+    public static int PortBlock()
+    {
+        const int first = 30000, blocks = 276;
+        var listening = IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpListeners().Select(e => e.Port).ToHashSet();
+        lock (BlocksGiven)
+        {
+            var start = Random.Shared.Next(blocks);
+            for (var k = 0; k < blocks; k++)
+            {
+                var port = first + (start + k) % blocks * 10;
+                if (BlocksGiven.Contains(port) || Enumerable.Range(port, 10).Any(listening.Contains)) continue;
+                BlocksGiven.Add(port);
+                return port;
+            }
+        }
+        throw new InvalidOperationException("no free block of ten ports in 30000-32759");
+    }
+
+    private static readonly HashSet<int> BlocksGiven = [];
 
     /// <summary>The Redis connection string clients pass to --cluster.</summary>
     public string Redis { get; private set; } = "";

@@ -75,7 +75,7 @@ public sealed class SecurityTests
         var ct = TestContext.Current.CancellationToken;
         var cluster = new LocalCluster(silos: 1);
         var host = await cluster.BuildHost();
-        var siloPort = 41000 + Random.Shared.Next(0, 900) * 10;
+        var siloPort = LocalCluster.PortBlock();
         var start = new ProcessStartInfo(host, ["--silo-port", siloPort.ToString(), "--gateway-port", (siloPort + 1).ToString()])
         {
             RedirectStandardOutput = true,
