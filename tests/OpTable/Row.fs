@@ -81,3 +81,10 @@ module Row =
 
     /// The unary classes with these attributes.
     let unaryWith (attributes: (string * OpAttribute) list) = unaryClasses |> List.map (fun c -> { c with Attributes = attributes })
+
+    /// The catalogue's op of that name with these attributes (a row deriving its classes from another
+    /// op's: a grad op's λ has its forward op's output shape).
+    let opWith (name: string) (attributes: (string * OpAttribute) list) =
+        match Catalogue.compute name (Dictionary<string, OpAttribute>(dict attributes)) with
+        | Ok op -> op
+        | Error m -> failwith m

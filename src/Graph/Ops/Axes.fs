@@ -38,6 +38,27 @@ type internal ExtremumOp(name, axes, keepdims, isMax: bool) =
                 found[o] <- true
             else d[k] <- 0.0)
 
+/// z = 1 at the first element of each group reduced by max (or min) over the axes that equals the
+/// extremum, 0 elsewhere, of x's shape: where max's VJP sends λ, so that λ_x = mask ⊙ λ spread back is
+/// max's VJP in catalogue ops (VjpGraphs.fs). Piecewise constant in x: λ_x = 0.
+[<Sealed>]
+type internal ExtremumMask(name, axes: int[] option, isMax: bool) =
+    inherit Op(name, 1, OpKind.Compute)
+    let extremum = ExtremumOp((if isMax then "max" else "min"), axes, false, isMax)
+    override _.VjpReadsArgs = false
+
+    override _.Shape s = extremum.Shape s |> Result.map (fun _ -> s[0])
+
+    override _.Forward(args, out) =
+        match extremum.Shape [| args[0].Shape |] with
+        | Ok reduced ->
+            let z = Tensor(reduced, Array.zeroCreate reduced.Count)
+            extremum.Forward(args, z)
+            extremum.Vjp(args, z, Tensor(reduced, Array.create reduced.Count 1.0), 0, out)
+        | Error m -> invalidOp m
+
+    override _.Vjp(_, _, _, _, dest) = Array.Fill(dest.Data, 0.0)
+
 /// z = m + ln Σ exp(x − m) over the axes, m the maximum (taken as 0 where it is ±∞, as PyTorch does, so
 /// that all −∞ gives −∞ and any +∞ gives +∞), the exponentials added in row-major order;
 /// λ_x = λ ⊙ exp(x − z) (the softmax over the axes).
@@ -129,12 +150,21 @@ let private logsumexpDefault = LogSumExpOp(None, false) :> Op
 let private varDefault = VarOp(None, false, 1) :> Op
 let private argmaxDefault = ArgMaxOp(None, false) :> Op
 
+/// max_mask's or min_mask's entry: the axes attribute of a reduction, x's shape.
+let private maskEntry name (which: string) isMax =
+    { Name = name; Arity = "1"; MinArity = 1; Attributes = [ List.head axesSpecs ]
+      Summary = $"1 at the first {which} element over axes (all by default), 0 elsewhere: where {name[.. 2]} sends λ"
+      ShapeRule = "x: any shape → the same shape"
+      Make = fun a -> ExtremumMask(name, checkAxes (a.Ints "axes"), isMax) :> Op }
+
 /// This family's catalogue entries.
 let entries: OpEntry list =
     [ axesEntry "max" "the largest element over axes (all by default); λ to the first maximal one" [] (fun axes keepdims a ->
           if a.Given.Count = 0 then maxDefault else ExtremumOp("max", axes, keepdims, true) :> Op)
       axesEntry "min" "the smallest element over axes (all by default); λ to the first minimal one" [] (fun axes keepdims a ->
           if a.Given.Count = 0 then minDefault else ExtremumOp("min", axes, keepdims, false) :> Op)
+      maskEntry "max_mask" "maximal" true
+      maskEntry "min_mask" "minimal" false
       axesEntry "logsumexp" "ln Σ exp over axes (all by default), shifted by the maximum" [] (fun axes keepdims a ->
           if a.Given.Count = 0 then logsumexpDefault else LogSumExpOp(axes, keepdims) :> Op)
       axesEntry

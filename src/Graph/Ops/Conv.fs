@@ -60,6 +60,7 @@ type internal Convolution(name: string, spatial: int, stride: int[], padding: in
             t
 
     member _.Spatial = spatial
+    member _.Groups = groups
 
     override _.AcceptsArity count = count = 2 || count = 3
     override _.ArityText = "2 or 3"
@@ -112,32 +113,45 @@ type internal Convolution(name: string, spatial: int, stride: int[], padding: in
                     for q in start .. start + p - 1 do
                         out.Data[q] <- out.Data[q] + b[r]
 
-    override _.Vjp(args, _, adjoint, slot, dest) =
-        let x, w = args[0], args[1]
-        let win = window x.Shape w.Shape
+    /// dest (x's shape) = Λ_x = col2im(W_gᵀ Λ_g) per group: the VJP for x, conv2d_input_grad's forward.
+    member _.InputGrad(w: Tensor, adjoint: Tensor, dest: Tensor) =
+        let win = window dest.Shape w.Shape
         let f = filters w.Shape
         let fg, cg = f / groups, win.C / groups
         let k = cg * win.KH * win.KW
+        let width = win.N * win.OH * win.OW
+        Array.Clear dest.Data
+        let cols = scratch Cols k width
+        for g in 0 .. groups - 1 do
+            let lambda = gatherAdjoint win adjoint g fg
+            Gemm.gemm true false (groupWeight w g fg k) lambda 0.0 cols
+            col2im win cols.Data (g * cg) cg dest.Data
+
+    /// dest (w's shape) = Λ_W_g = Λ_g im2col(x)ᵀ per group: the VJP for w, conv2d_weight_grad's forward.
+    member _.WeightGrad(x: Tensor, adjoint: Tensor, dest: Tensor) =
+        let win = window x.Shape dest.Shape
+        let f = filters dest.Shape
+        let fg, cg = f / groups, win.C / groups
+        let k = cg * win.KH * win.KW
+        let width = win.N * win.OH * win.OW
+        let cols = scratch Cols k width
+        for g in 0 .. groups - 1 do
+            im2col win x.Data (g * cg) cg cols.Data
+            let lambda = gatherAdjoint win adjoint g fg
+            if groups = 1 then Gemm.gemm false true lambda cols 0.0 (Tensor(f, k, dest.Data))
+            else
+                let dwg = scratch GroupWeight fg k
+                Gemm.gemm false true lambda cols 0.0 dwg
+                Array.Copy(dwg.Data, 0, dest.Data, g * fg * k, fg * k)
+
+    override op.Vjp(args, _, adjoint, slot, dest) =
+        let x, w = args[0], args[1]
+        let win = window x.Shape w.Shape
+        let f = filters w.Shape
         let p = win.OH * win.OW
-        let width = win.N * p
         match slot with
-        | 0 ->
-            Array.Clear dest.Data
-            let cols = scratch Cols k width
-            for g in 0 .. groups - 1 do
-                let lambda = gatherAdjoint win adjoint g fg
-                Gemm.gemm true false (groupWeight w g fg k) lambda 0.0 cols
-                col2im win cols.Data (g * cg) cg dest.Data
-        | 1 ->
-            let cols = scratch Cols k width
-            for g in 0 .. groups - 1 do
-                im2col win x.Data (g * cg) cg cols.Data
-                let lambda = gatherAdjoint win adjoint g fg
-                if groups = 1 then Gemm.gemm false true lambda cols 0.0 (Tensor(f, k, dest.Data))
-                else
-                    let dwg = scratch GroupWeight fg k
-                    Gemm.gemm false true lambda cols 0.0 dwg
-                    Array.Copy(dwg.Data, 0, dest.Data, g * fg * k, fg * k)
+        | 0 -> op.InputGrad(w, adjoint, dest)
+        | 1 -> op.WeightGrad(x, adjoint, dest)
         | _ ->
             for r in 0 .. f - 1 do
                 let mutable total = 0.0
@@ -146,6 +160,41 @@ type internal Convolution(name: string, spatial: int, stride: int[], padding: in
                     for q in start .. start + p - 1 do
                         total <- total + adjoint.Data[q]
                 dest.Data[r] <- total
+
+/// conv2d_input_grad(w, λ): conv2d's VJP for x as an op of its own (a transposed convolution into an
+/// input of spatial size `size`), bilinear in w and λ. Its VJP: w gets conv2d_weight_grad(μ, λ), λ
+/// gets conv2d(μ, w), since ⟨μ, IG(w, λ)⟩ = ⟨λ, conv(μ, w)⟩.
+[<Sealed>]
+type internal ConvInputGrad(conv: Convolution, size: int[]) =
+    inherit Op("conv2d_input_grad", 2, OpKind.Compute)
+    let inputOf (w: Shape) (l: Shape) = Shape.Of(l.Dim 0, w.Dim 1 * conv.Groups, size[0], size[1])
+    override _.Shape s =
+        let w, l = s[0], s[1]
+        if w.Rank <> 4 || l.Rank <> 4 then Error $"conv2d_input_grad needs a weight and λ of rank 4, got {w} and {l}"
+        else
+            let x = inputOf w l
+            conv.Shape [| x; w |] |> Result.bind (fun y ->
+                if y = l then Ok x else Error $"conv2d_input_grad: an input {x} convolved with weight {w} gives {y}, not λ's {l}")
+    override _.Forward(args, out) = conv.InputGrad(args[0], args[1], out)
+    override _.Vjp(args, _, adjoint, slot, dest) =
+        if slot = 0 then conv.WeightGrad(adjoint, args[1], dest) else conv.Forward([| adjoint; args[0] |], dest)
+
+/// conv2d_weight_grad(x, λ): conv2d's VJP for w as an op (a weight of kernel size `kernel`), bilinear
+/// in x and λ. Its VJP: x gets conv2d_input_grad(ν, λ), λ gets conv2d(x, ν).
+[<Sealed>]
+type internal ConvWeightGrad(conv: Convolution, kernel: int[]) =
+    inherit Op("conv2d_weight_grad", 2, OpKind.Compute)
+    let weightOf (x: Shape) (l: Shape) = Shape.Of(l.Dim 1, x.Dim 1 / conv.Groups, kernel[0], kernel[1])
+    override _.Shape s =
+        let x, l = s[0], s[1]
+        if x.Rank <> 4 || l.Rank <> 4 then Error $"conv2d_weight_grad needs an input and λ of rank 4, got {x} and {l}"
+        else
+            let w = weightOf x l
+            conv.Shape [| x; w |] |> Result.bind (fun y ->
+                if y = l then Ok w else Error $"conv2d_weight_grad: input {x} convolved with a weight {w} gives {y}, not λ's {l}")
+    override _.Forward(args, out) = conv.WeightGrad(args[0], args[1], out)
+    override _.Vjp(args, _, adjoint, slot, dest) =
+        if slot = 0 then conv.InputGrad(adjoint, args[1], dest) else conv.Forward([| args[0]; adjoint |], dest)
 
 let private spatialInts (attribute: string) (most: int) (least: int) (a: Attributes) =
     let values = (a.Ints attribute).Value
@@ -156,11 +205,20 @@ let private spatialInts (attribute: string) (most: int) (least: int) (a: Attribu
     | Some v -> raise (ArgumentException $"{attribute} must be at least {least}, got {v}")
     | None -> values
 
-let private make (name: string) (spatial: int) (a: Attributes) : Op =
+let private makeConv (name: string) (spatial: int) (a: Attributes) =
     let groups = a.Int "groups"
     if groups < 1 then raise (ArgumentException $"groups must be at least 1, got {groups}")
     Convolution(name, spatial, spatialInts "stride" spatial 1 a, spatialInts "padding" spatial 0 a,
                 spatialInts "dilation" spatial 1 a, groups)
+
+let private make (name: string) (spatial: int) (a: Attributes) : Op = makeConv name spatial a :> Op
+
+/// Two positive values (h, w) of a grad op's size attribute.
+let private sizeOf (attribute: string) (a: Attributes) =
+    let v = (a.Ints attribute).Value
+    if v.Length <> 2 || Array.exists (fun x -> x < 1) v then
+        raise (ArgumentException $"{attribute} takes two positive values (h, w), got {OpAttribute.Ints v}")
+    Array.copy v
 
 let private attributes (perAxis: string) =
     [ Spec.intsOr "stride" [| 1 |] $"the step between windows, {perAxis}"
@@ -174,6 +232,16 @@ let entries: OpEntry list =
         Summary = "2-d convolution (cross-correlation) with optional bias, as torch.nn.functional.conv2d"
         ShapeRule = "x: (N, C, H, W), w: (F, C/groups, kH, kW)[, b: (F)] → (N, F, OH, OW), OH = ⌊(H + 2p − d(kH − 1) − 1)/s⌋ + 1"
         Make = make "conv2d" 2 }
+      { Name = "conv2d_input_grad"; Arity = "2"; MinArity = 2
+        Attributes = attributes "one value for both axes or (h, w)" @ [ Spec.ints "size" "the input's spatial size (H, W)" ]
+        Summary = "conv2d's VJP for x (a transposed convolution), with conv2d's attributes"
+        ShapeRule = "w: (F, C/groups, kH, kW), λ: (N, F, OH, OW) → (N, C, H, W), (H, W) = size"
+        Make = fun a -> ConvInputGrad(makeConv "conv2d" 2 a, sizeOf "size" a) }
+      { Name = "conv2d_weight_grad"; Arity = "2"; MinArity = 2
+        Attributes = attributes "one value for both axes or (h, w)" @ [ Spec.ints "kernel" "the weight's kernel size (kH, kW)" ]
+        Summary = "conv2d's VJP for w, with conv2d's attributes"
+        ShapeRule = "x: (N, C, H, W), λ: (N, F, OH, OW) → (F, C/groups, kH, kW), (kH, kW) = kernel"
+        Make = fun a -> ConvWeightGrad(makeConv "conv2d" 2 a, sizeOf "kernel" a) }
       { Name = "conv1d"; Arity = "2 or 3"; MinArity = 2; Attributes = attributes "one value"
         Summary = "1-d convolution (cross-correlation) with optional bias, as torch.nn.functional.conv1d"
         ShapeRule = "x: (N, C, L), w: (F, C/groups, k)[, b: (F)] → (N, F, OL), OL = ⌊(L + 2p − d(k − 1) − 1)/s⌋ + 1"

@@ -265,6 +265,16 @@ type GeluTanhRule =
 let private gelu = Unary("gelu", GeluRule(), Reads.Argument) :> Op
 let private geluTanh () = Unary("gelu", GeluTanhRule(), Reads.Argument) :> Op
 
+/// erf x = (2/√π) ∫₀ˣ e^(−t²) dt; f′ = (2/√π) e^(−x²). GELU's derivative Φ(x) = ½(1 + erf(x/√2)) is
+/// written with it in the adjoint graph (VjpGraphs.fs).
+[<Struct>]
+type ErfRule =
+    interface IUnaryRule with
+        member _.F x = MathNet.Numerics.SpecialFunctions.Erf x
+        member _.D(x, _) = 1.12837916709551257390 * Math.Exp(-(x * x))
+
+let erf = Unary("erf", ErfRule(), Reads.Argument) :> Op
+
 /// x/(1 + |x|); f′ = 1/(1 + |x|)².
 [<Struct>]
 type SoftsignRule =
@@ -363,6 +373,7 @@ let entries =
         Attributes = [ Spec.choiceOr "approximate" [ "none"; "tanh" ] "none" "'none': x Φ(x) exactly (erf); 'tanh': PyTorch's tanh approximation" ]
         Summary = "x Φ(x), Φ the standard normal distribution (or its tanh approximation)"; ShapeRule = unaryRule
         Make = fun a -> if a.Text "approximate" = "tanh" then geluTanh () else gelu }
+      Spec.fixedOp erf "the error function (2/√π) ∫₀ˣ e^(−t²) dt" unaryRule
       Spec.fixedOp softsign "x/(1 + |x|)" unaryRule
       Spec.fixedOp sign "sign x (zero derivative)" unaryRule
       Spec.fixedOp maximum "max(a, b) (½ of λ to each at a tie)" binaryRule

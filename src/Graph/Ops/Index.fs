@@ -8,10 +8,12 @@ module ShapeOps = Adjoint.Ops.Shape
 
 /// The index `v` (a whole number, negative: from the end once) as a position in 0 … n−1, or an
 /// evaluation error naming it.
-let private position (axis: int) (n: int) (j: int) (v: double) =
+let private positionIn (op: string) (axis: int) (n: int) (j: int) (v: double) =
     let p = if v < 0.0 then v + double n else v
     if p >= 0.0 && p < double n then int p
-    else raise (Linear.OpFailure $"gather: index {v} at flat position {j} of the indices is out of range for axis {axis} of size {n}")
+    else raise (Linear.OpFailure $"{op}: index {v} at flat position {j} of the indices is out of range for axis {axis} of size {n}")
+
+let private position = positionIn "gather"
 
 /// gather: z[o…, j…, i…] = x[o…, idx[j…], i…] along `axis` (torch.index_select, numpy.take with an
 /// axis, indices of any shape); λ_x[o, idx_j, i] += λ[o, j, i] in row-major order of the output, from
@@ -60,6 +62,93 @@ type internal Gather(axis: int) =
 
 /// gather along `axis`.
 let gather (axis: int) = Gather axis :> Op
+
+/// scatter_add(src, indices): z = zeros with `size` elements along `axis` (of z), z[o, idx_j, i] +=
+/// src[o, j, i] in row-major order of src, negative indices from the end; gather's VJP as an op, so
+/// that the adjoint graph can hold it. Linear in src: λ_src = gather(λ, indices) along the axis; the
+/// indices get a zero term.
+[<Sealed>]
+type internal ScatterAdd(axis: int, size: int) =
+    inherit Op("scatter_add", 2, OpKind.Compute)
+
+    /// The axis of z, and the blocks before it and after the indices' dimensions of src.
+    member private _.Layout(src: Shape, idx: Shape) : Result<struct (int * int * int * Shape), string> =
+        let rank = src.Rank - idx.Rank + 1
+        match (if rank >= 1 then ShapeOps.normalise rank axis else None) with
+        | None -> Error $"scatter_add: axis {axis} is out of range for src {src} and indices {idx} (z of rank {rank})"
+        | Some a ->
+            let dims = src.Dims |> Array.ofSeq
+            let middle = dims[a .. a + idx.Rank - 1]
+            if middle <> (idx.Dims |> Array.ofSeq) then
+                Error $"scatter_add needs src's dimensions {a}…{a + idx.Rank - 1} to be the indices' shape {idx}, got src {src}"
+            else
+                let outer = Array.fold (*) 1 dims[.. a - 1]
+                let inner = Array.fold (*) 1 dims[a + idx.Rank ..]
+                Ok(struct (a, outer, inner, Shape.Of(Array.concat [ dims[.. a - 1]; [| size |]; dims[a + idx.Rank ..] ])))
+
+    member private op.LayoutOrFail(src, idx) =
+        match op.Layout(src, idx) with
+        | Ok l -> l
+        | Error m -> invalidOp m
+
+    override op.Shape s = op.Layout(s[0], s[1]) |> Result.map (fun struct (_, _, _, z) -> z)
+    override _.ElementType t =
+        if t.Length < 2 then Ok ElementType.Float64
+        elif t[1] <> ElementType.Int64 then Error $"scatter_add needs int64 indices, got {ElementType.name t[1]}"
+        else Ok ElementType.Float64
+    override op.Forward(args, out) =
+        let struct (a, outer, inner, _) = op.LayoutOrFail(args[0].Shape, args[1].Shape)
+        let d, src, idx = out.Data, args[0].Data, args[1].Data
+        let m = idx.Length
+        Array.Fill(d, 0.0)
+        for o in 0 .. outer - 1 do
+            for j in 0 .. m - 1 do
+                let at = (o * size + positionIn "scatter_add" a size j idx[j]) * inner
+                let from = (o * m + j) * inner
+                for i in 0 .. inner - 1 do
+                    d[at + i] <- d[at + i] + src[from + i]
+    override op.Vjp(args, _, adjoint, slot, dest) =
+        if slot = 1 then Array.Fill(dest.Data, 0.0)
+        else
+            let struct (a, outer, inner, _) = op.LayoutOrFail(args[0].Shape, args[1].Shape)
+            let idx = args[1].Data
+            let m = idx.Length
+            for j in 0 .. m - 1 do
+                let p = positionIn "scatter_add" a size j idx[j]
+                for o in 0 .. outer - 1 do
+                    Array.Copy(adjoint.Data, (o * size + p) * inner, dest.Data, (o * m + j) * inner, inner)
+
+/// one_hot(labels): 1 at each label's class along a new axis of `classes` elements at `axis` (of z), 0
+/// elsewhere; a label equal to `ignoreIndex` gives all zeros, any other outside [0, classes) fails.
+/// Labelled cross_entropy's VJP is written with it. Not differentiable: the labels get 0.
+[<Sealed>]
+type internal OneHot(classes: int, axis: int, ignoreIndex: int) =
+    inherit Op("one_hot", 1, OpKind.Compute)
+    override _.VjpReadsArgs = false
+    member private _.Axis(labels: Shape) = ShapeOps.normalise (labels.Rank + 1) axis
+    override op.Shape s =
+        match op.Axis s[0] with
+        | None -> Error $"one_hot: axis {axis} is out of range for labels {s[0]} (z of rank {s[0].Rank + 1})"
+        | Some a ->
+            let dims = s[0].Dims |> Array.ofSeq
+            Ok(Shape.Of(Array.concat [ dims[.. a - 1]; [| classes |]; dims[a ..] ]))
+    override _.ElementType t =
+        if t.Length >= 1 && t[0] <> ElementType.Int64 then Error $"one_hot needs int64 labels, got {ElementType.name t[0]}"
+        else Ok ElementType.Float64
+    override op.Forward(args, out) =
+        let labels = args[0]
+        let a = (op.Axis labels.Shape).Value
+        let dims = labels.Shape.Dims |> Array.ofSeq
+        let inner = Array.fold (*) 1 dims[a ..]
+        Array.Fill(out.Data, 0.0)
+        for p in 0 .. labels.Count - 1 do
+            let y = labels.Data[p]
+            if y <> double ignoreIndex then
+                if not (y >= 0.0 && y < double classes && Math.Round y = y) then
+                    raise (Linear.OpFailure $"one_hot: label {y} at flat position {p} is out of range for {classes} classes")
+                let o, i = p / inner, p % inner
+                out.Data[(o * classes + int y) * inner + i] <- 1.0
+    override _.Vjp(_, _, _, _, dest) = Array.Fill(dest.Data, 0.0)
 
 /// Calls body k im ia ib for every output element k in row-major order, with its offsets in the
 /// mask, a and b broadcast to `out`.
@@ -144,4 +233,27 @@ let entries: OpEntry list =
         Summary = "x's slices at int64 indices along an axis (torch.index_select, numpy.take); an index out of range fails"
         ShapeRule = "x: (a…, n, c…), indices: (j…) → (a…, j…, c…)"
         Make = fun a -> gather (a.Int "axis") }
+      { Name = "scatter_add"; Arity = "2"; MinArity = 2
+        Attributes =
+          [ Spec.intOr "axis" 0 "the axis of z indexed (negative: from the end)"
+            Spec.int "size" "z's length along the axis" ]
+        Summary = "zeros with src's slices added at int64 indices along an axis (gather's VJP); an index out of range fails"
+        ShapeRule = "src: (a…, j…, c…), indices: (j…) → (a…, size, c…)"
+        Make =
+          fun a ->
+              let size = a.Int "size"
+              if size < 1 then raise (ArgumentException $"size must be at least 1, got {size}")
+              ScatterAdd(a.Int "axis", size) }
+      { Name = "one_hot"; Arity = "1"; MinArity = 1
+        Attributes =
+          [ Spec.int "classes" "the number of classes C"
+            Spec.intOr "axis" -1 "where the class axis goes in z (negative: from the end)"
+            Spec.intOr "ignore_index" -100 "a label that gives all zeros" ]
+        Summary = "1 at each int64 label's class along a new axis, 0 elsewhere (torch.nn.functional.one_hot)"
+        ShapeRule = "labels: (d…) → (d…) with C inserted at axis"
+        Make =
+          fun a ->
+              let classes = a.Int "classes"
+              if classes < 1 then raise (ArgumentException $"classes must be at least 1, got {classes}")
+              OneHot(classes, a.Int "axis", a.Int "ignore_index") }
       Spec.fixedOp where "a where the bool mask is true, b where false (all three broadcast)" "mask, a, b: broadcast → their broadcast shape" ]

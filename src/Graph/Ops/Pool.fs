@@ -60,17 +60,33 @@ type internal MaxPool(kernel: int[], stride: int[], padding: int[], dilation: in
                     out.Data[q] <- if at < 0 then Double.NegativeInfinity else x[at]
                     q <- q + 1
 
-    override _.Vjp(args, _, adjoint, _, dest) =
-        let x = args[0].Data
-        let win = windowOf args[0].Shape kernel stride padding dilation
+    override op.Vjp(args, _, adjoint, _, dest) = op.Route(args[0], adjoint, dest)
+
+    /// dest (x's shape) = λ (the pooled shape) sent to each window's first maximal element of x, summed
+    /// in window order: the VJP, and max_pool2d_grad's forward.
+    member _.Route(x: Tensor, adjoint: Tensor, dest: Tensor) =
+        let win = windowOf x.Shape kernel stride padding dilation
         Array.Clear dest.Data
         let mutable q = 0
         for plane in 0 .. win.N * win.C - 1 do
             let origin = plane * win.H * win.W
             for oh in 0 .. win.OH - 1 do
                 for ow in 0 .. win.OW - 1 do
-                    let at = argmaxOf win x origin oh ow
+                    let at = argmaxOf win x.Data origin oh ow
                     if at >= 0 then dest.Data[at] <- dest.Data[at] + adjoint.Data[q]
+                    q <- q + 1
+
+    /// dest (the pooled shape) = μ (x's shape) at each window's first maximal element of x (0 for a
+    /// window wholly in the padding): Route's transpose, max_pool2d_pick's forward.
+    member _.Pick(x: Tensor, mu: Tensor, dest: Tensor) =
+        let win = windowOf x.Shape kernel stride padding dilation
+        let mutable q = 0
+        for plane in 0 .. win.N * win.C - 1 do
+            let origin = plane * win.H * win.W
+            for oh in 0 .. win.OH - 1 do
+                for ow in 0 .. win.OW - 1 do
+                    let at = argmaxOf win x.Data origin oh ow
+                    dest.Data[q] <- if at < 0 then 0.0 else mu.Data[at]
                     q <- q + 1
 
 /// z[n, c, oh, ow] = (1/m) Σ over the window of x, as torch.nn.functional.avg_pool2d (ceil_mode false):
@@ -107,8 +123,12 @@ type internal AvgPool(kernel: int[], stride: int[], padding: int[], includePad: 
                     out.Data[q] <- total / m
                     q <- q + 1
 
-    override _.Vjp(args, _, adjoint, _, dest) =
-        let win = windowOf args[0].Shape kernel stride padding one
+    override op.Vjp(_, _, adjoint, _, dest) = op.Spread(adjoint, dest)
+
+    /// dest (x's shape) = λ/m spread over each window, in window order: the VJP, and avg_pool2d_grad's
+    /// forward (which is given x's shape by its `size` attribute).
+    member _.Spread(adjoint: Tensor, dest: Tensor) =
+        let win = windowOf dest.Shape kernel stride padding one
         Array.Clear dest.Data
         let mutable q = 0
         for plane in 0 .. win.N * win.C - 1 do
@@ -141,6 +161,49 @@ let globalAvgPool =
                 Array.Fill(dest.Data, adjoint.Data[plane] / double m, plane * m, m)
         override _.VjpReadsArgs = false }
 
+/// max_pool2d_grad(x, λ): max_pool2d's VJP as an op of its own, λ sent to each window's first maximal
+/// element of x (linear in λ, piecewise constant in x), so that the adjoint graph can hold it. Its VJP:
+/// x gets 0, λ gets max_pool2d_pick(x, μ), the transpose.
+[<Sealed>]
+type internal MaxPoolGrad(pool: MaxPool) =
+    inherit Op("max_pool2d_grad", 2, OpKind.Compute)
+    override _.Shape s =
+        pool.Shape [| s[0] |] |> Result.bind (fun pooled ->
+            if s[1] = pooled then Ok s[0]
+            else Error $"max_pool2d_grad needs λ of the pooled shape {pooled} for x {s[0]}, got {s[1]}")
+    override _.Forward(args, out) = pool.Route(args[0], args[1], out)
+    override _.Vjp(args, _, adjoint, slot, dest) =
+        if slot = 0 then Array.Clear dest.Data else pool.Pick(args[0], adjoint, dest)
+
+/// max_pool2d_pick(x, μ): μ (x's shape) at each window's first maximal element of x, of the pooled
+/// shape; max_pool2d_grad's transpose. Its VJP: x gets 0, μ gets max_pool2d_grad(x, λ).
+[<Sealed>]
+type internal MaxPoolPick(pool: MaxPool) =
+    inherit Op("max_pool2d_pick", 2, OpKind.Compute)
+    override _.Shape s =
+        if s[1] <> s[0] then Error $"max_pool2d_pick needs μ of x's shape {s[0]}, got {s[1]}"
+        else pool.Shape [| s[0] |]
+    override _.Forward(args, out) = pool.Pick(args[0], args[1], out)
+    override _.Vjp(args, _, adjoint, slot, dest) =
+        if slot = 0 then Array.Clear dest.Data else pool.Route(args[0], adjoint, dest)
+
+/// avg_pool2d_grad(λ): avg_pool2d's VJP as an op, λ/m spread over each window into an input of spatial
+/// size `size` (H, W); linear, its VJP is avg_pool2d itself.
+[<Sealed>]
+type internal AvgPoolGrad(pool: AvgPool, size: int[]) =
+    inherit Op("avg_pool2d_grad", 1, OpKind.Compute)
+    override _.VjpReadsArgs = false
+    override _.Shape s =
+        let l = s[0]
+        if l.Rank <> 4 then Error $"avg_pool2d_grad needs λ of rank 4 (N, C, OH, OW), got {l}"
+        else
+            let x = Shape.Of(l.Dim 0, l.Dim 1, size[0], size[1])
+            pool.Shape [| x |] |> Result.bind (fun pooled ->
+                if pooled = l then Ok x
+                else Error $"avg_pool2d_grad: an input of size {size[0]}x{size[1]} pools to {pooled}, not λ's {l}")
+    override _.Forward(args, out) = pool.Spread(args[0], out)
+    override _.Vjp(_, _, adjoint, _, dest) = pool.Forward([| adjoint |], dest)
+
 /// One or two positive values (an int for both axes, or (h, w)) as (h, w).
 let private pair (attribute: string) (least: int) (values: int[]) =
     if values.Length < 1 || values.Length > 2 then
@@ -168,24 +231,48 @@ let private windowSpecs =
       Spec.intsOptional "stride" "the step between windows, one value or (h, w); the kernel size when left out"
       Spec.intsOr "padding" [| 0 |] "cells added on both sides, one value or (h, w); at most half the window" ]
 
+let private maxPoolSpecs = windowSpecs @ [ Spec.intsOr "dilation" [| 1 |] "the spacing of window elements, one value or (h, w)" ]
+let private avgPoolSpecs =
+    windowSpecs @ [ Spec.boolOr "count_include_pad" true "whether padded zeros count in the divisor (kH·kW), else only cells inside the input" ]
+
+let private makeMaxPool (a: Attributes) =
+    let dilation = pair "dilation" 1 (a.Ints "dilation").Value
+    let kernel, stride, padding = windowAttributes a dilation
+    MaxPool(kernel, stride, padding, dilation)
+
+let private makeAvgPool (a: Attributes) =
+    let kernel, stride, padding = windowAttributes a [| 1; 1 |]
+    AvgPool(kernel, stride, padding, a.Bool "count_include_pad")
+
 /// This family's catalogue entries.
 let entries: OpEntry list =
     [ { Name = "max_pool2d"; Arity = "1"; MinArity = 1
-        Attributes = windowSpecs @ [ Spec.intsOr "dilation" [| 1 |] "the spacing of window elements, one value or (h, w)" ]
+        Attributes = maxPoolSpecs
         Summary = "maximum over each window (padding −∞), as torch.nn.functional.max_pool2d; λ to the first maximal element"
         ShapeRule = "x: (N, C, H, W) → (N, C, OH, OW), OH = ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1"
-        Make =
-          fun a ->
-              let dilation = pair "dilation" 1 (a.Ints "dilation").Value
-              let kernel, stride, padding = windowAttributes a dilation
-              MaxPool(kernel, stride, padding, dilation) }
+        Make = fun a -> makeMaxPool a :> Op }
       { Name = "avg_pool2d"; Arity = "1"; MinArity = 1
-        Attributes = windowSpecs @ [ Spec.boolOr "count_include_pad" true "whether padded zeros count in the divisor (kH·kW), else only cells inside the input" ]
+        Attributes = avgPoolSpecs
         Summary = "mean over each window, as torch.nn.functional.avg_pool2d"
         ShapeRule = "x: (N, C, H, W) → (N, C, OH, OW), OH = ⌊(H + 2p − k)/s⌋ + 1"
+        Make = fun a -> makeAvgPool a :> Op }
+      { Name = "max_pool2d_grad"; Arity = "2"; MinArity = 2; Attributes = maxPoolSpecs
+        Summary = "max_pool2d's VJP: λ to each window's first maximal element of x (max_pool2d's attributes)"
+        ShapeRule = "x: (N, C, H, W), λ: max_pool2d's shape of x → x's shape"
+        Make = fun a -> MaxPoolGrad(makeMaxPool a) }
+      { Name = "max_pool2d_pick"; Arity = "2"; MinArity = 2; Attributes = maxPoolSpecs
+        Summary = "max_pool2d_grad's transpose: μ at each window's first maximal element of x"
+        ShapeRule = "x, μ: (N, C, H, W) → max_pool2d's shape of x"
+        Make = fun a -> MaxPoolPick(makeMaxPool a) }
+      { Name = "avg_pool2d_grad"; Arity = "1"; MinArity = 1
+        Attributes = avgPoolSpecs @ [ Spec.ints "size" "the input's spatial size (H, W)" ]
+        Summary = "avg_pool2d's VJP: λ/m spread over each window of an input of spatial size `size`"
+        ShapeRule = "λ: (N, C, OH, OW) → (N, C, H, W), (H, W) = size"
         Make =
           fun a ->
-              let kernel, stride, padding = windowAttributes a [| 1; 1 |]
-              AvgPool(kernel, stride, padding, a.Bool "count_include_pad") }
+              let size = (a.Ints "size").Value
+              if size.Length <> 2 || Array.exists (fun v -> v < 1) size then
+                  raise (ArgumentException $"size takes two positive values (H, W), got {OpAttribute.Ints size}")
+              AvgPoolGrad(makeAvgPool a, Array.copy size) }
       Spec.fixedOp globalAvgPool "mean over all spatial positions of each channel, as ONNX GlobalAveragePool"
           "x: (N, C, …) → (N, C, 1, …, 1)" ]

@@ -34,12 +34,20 @@ let private argmaxClasses =
         clsWith "rank 4 axis -1 keepdims" [ [ 2; 1; 3; 2 ] ] [ axis -1; keep ]
         clsWith "rank 4 axis 1" [ [ 2; 1; 3; 2 ] ] [ axis 1 ] ]
 
+/// The reduction classes without keepdims (a mask has x's shape), each once.
+let private maskClasses =
+    Rows.Reduce.axesClasses
+    |> List.map (fun c -> { c with Attributes = c.Attributes |> List.filter (fun (k, _) -> k <> "keepdims") })
+    |> List.distinctBy (fun c -> c.Shapes, string c.Attributes)
+
 /// Distinct values 0.1 apart (a random graph's nudge of at most 0.01 keeps their order).
 let private spaced = fun (d: Draw) -> distinct d.Random -1.0 0.1 d.Shape
 
 let rows: Row list =
     [ Compute("max", Rows.Reduce.axesClasses, spaced)
       Compute("min", Rows.Reduce.axesClasses, spaced)
+      Compute("max_mask", maskClasses, spaced)
+      Compute("min_mask", maskClasses, spaced)
       Compute("logsumexp", Rows.Reduce.axesClasses, within -2.0 2.0)
       Compute("var", varClasses, u)
       Compute("argmax", argmaxClasses, spaced) ]

@@ -54,6 +54,7 @@ let rows: Row list =
       Compute("leaky_relu", cycling [ []; [ f "alpha" 0.2 ] ], away 0.1 2.0)
       Compute("elu", cycling [ []; [ f "alpha" 0.5 ] ], away 0.1 2.0)
       Compute("gelu", cycling [ []; [ "approximate", OpAttribute.Text "tanh" ] ], within -3.0 3.0)
+      Compute("erf", unaryClasses, within -2.5 2.5)
       Compute("softsign", unaryClasses, within -3.0 3.0)
       Compute("sign", unaryClasses, away 0.1 2.0)
       Compute("maximum", binaryClasses, interleaved)
