@@ -229,12 +229,12 @@ internal static class Local
     /// (fan-in 1) — so that every node reaches the output and values and adjoints stay bounded (a DAG of
     /// add and mul alone overflows within a thousand nodes).
     /// </summary>
-    sealed record Dag(int Inputs, double[] InputValues, byte[] Ops, int[] Other)
+    internal sealed record Dag(int Inputs, double[] InputValues, byte[] Ops, int[] Other)
     {
         public int Count => Ops.Length;
     }
 
-    static Dag RandomDag(int nodes, int seed)
+    internal static Dag RandomDag(int nodes, int seed)
     {
         var rng = new Random(seed);
         var inputs = Math.Max(2, nodes / 100);
@@ -253,7 +253,7 @@ internal static class Local
     }
 
     /// <summary>The DAG as the engine's plan; its output is the last node.</summary>
-    static Plan Compile(Dag dag)
+    internal static Plan Compile(Dag dag)
     {
         var b = new GraphBuilder();
         var refs = new NodeRef[dag.Count];
@@ -270,7 +270,7 @@ internal static class Local
         return Plan.Compile(b.Build(refs[^1]));
     }
 
-    static string DagInput(int i) => "in" + i.ToString(Inv);
+    internal static string DagInput(int i) => "in" + i.ToString(Inv);
 
     /// <summary>
     /// The hand-written tape of one DAG, the floor P4 holds the engine against: what a careful engineer

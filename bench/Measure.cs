@@ -36,7 +36,7 @@ internal static class Measure
     /// The subject and the reference timed alternately, so that a neighbour's load hits both alike:
     /// median milliseconds of each, and the median of the per-pair ratios subject ÷ reference.
     /// </summary>
-    public static (double Subject, double Reference, double Ratio) Pair(Action subject, Action reference, int warmup, int reps)
+    public static (double Subject, double Reference, double Ratio) Pair(Action subject, Action reference, int warmup, int reps, Action? between = null)
     {
         for (var i = 0; i < warmup; i++)
         {
@@ -49,12 +49,16 @@ internal static class Measure
         {
             if (i % 2 == 0)
             {
+                between?.Invoke();
                 s[i] = Once(subject);
+                between?.Invoke();
                 r[i] = Once(reference);
             }
             else
             {
+                between?.Invoke();
                 r[i] = Once(reference);
+                between?.Invoke();
                 s[i] = Once(subject);
             }
         }
