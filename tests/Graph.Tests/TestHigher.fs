@@ -270,3 +270,21 @@ let ``JVP of a linear map is the matrix times the tangent`` () =
     let v = randomTensor rnd 4 2
     let jv = Higher.jvpOf g "y" null (readOnly [ "x", v ])
     assertWithin 1e-15 "A v" (normwiseError jv (Tensor.OfMatrix(a.AsMatrix() * v.AsMatrix())))
+
+[<Fact>]
+let ``Newton–CG on HVPs reaches the logistic regression's optimum in far fewer iterations than Adam (examples/NewtonCg)`` () =
+    let x, s = Adjoint.Examples.NewtonCg.loadDigits (examplePath "data/digits-train.csv") 3 8 120
+    let problem = Adjoint.Examples.NewtonCg.logistic x s 1e-3
+    let newton = Adjoint.Examples.NewtonCg.newtonCg problem 50 50 1e-10
+    let best = List.last newton.Losses
+    let adam = Adjoint.Examples.NewtonCg.adam problem 0.05 20000 (best + 1e-6)
+    let reach trace = Adjoint.Examples.NewtonCg.iterationsTo best 1e-6 trace
+    report $"Newton-CG {reach newton} iterations ({newton.Hvps} HVPs), Adam {reach adam}; loss {best:R}"
+    // The gradient at Newton's end vanishes: it is the optimum, not a point where it stalled.
+    let plan = Plan.Compile problem.Graph
+    let g = Engine.gradient Adjoints.InputsAndParameters plan newton.Final
+    Assert.True(sqrt (inner (g.Adjoint "w") (g.Adjoint "w")) < 1e-8)
+    let n = (reach newton).Value
+    let a = (reach adam).Value
+    Assert.True(n <= 15, $"Newton–CG took {n} iterations")
+    Assert.True(a >= 10 * n, $"Adam took {a} iterations, Newton–CG {n}")
