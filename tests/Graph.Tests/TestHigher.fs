@@ -5,6 +5,7 @@ module Adjoint.Tests.TestHigher
 open System
 open System.Collections.Generic
 open Xunit
+open FsCheck.Xunit
 open Adjoint
 open Adjoint.OpTable
 open Adjoint.Tests.Helpers
@@ -259,6 +260,25 @@ let ``JVP: ⟨u, Jv⟩ = ⟨Jᵀu, v⟩ for every covered op's node and on rando
         check $"random graph {seed}" g g.Output (RandomOpGraph.inputs g seed)
     report $"JVP checked on {count} op graphs and 4 random graphs"
 
+/// uᵀHv and vᵀHu, and ⟨u, Jv⟩ and ⟨Jᵀu, v⟩ of the output, on one of RandomDag's graphs (fan-out,
+/// shared sub-expressions, repeated arguments; scalar or small tensors).
+[<Property(MaxTest = 40, Arbitrary = [| typeof<RandomDag.Arbitraries> |])>]
+let ``uᵀHv = vᵀHu and ⟨u, Jv⟩ = ⟨Jᵀu, v⟩ on RandomDag graphs (1e-11 relative)`` (spec: RandomDag.Spec) =
+    let dag = RandomDag.realise spec
+    let g = dag.Graph
+    let rnd = Random spec.Seed
+    let u, v = randomVectors g rnd, randomVectors g rnd
+    if v.Count > 0 then
+        let h = HessianVector(g, AdjointGraph.variables g)
+        let uhv = dot u (h.Apply(dag.Inputs, v))
+        let vhu = dot v (h.Apply(dag.Inputs, u))
+        assertWithin 1e-11 $"uᵀHv {uhv:R} vs vᵀHu {vhu:R}" (relativeError 1e-11 uhv vhu)
+        let w = tensorOfShape (g.ShapeOf g.Output) (fun () -> uniform rnd -1.0 1.0)
+        let jv = JacobianVector(g, g.Output, AdjointGraph.variables g).Apply(dag.Inputs, v)
+        let lhs = inner w jv
+        let rhs = dot (vjpOf g g.Output w dag.Inputs) v
+        assertWithin 1e-11 $"⟨u, Jv⟩ {lhs:R} vs ⟨Jᵀu, v⟩ {rhs:R}" (relativeError 1e-11 lhs rhs)
+
 [<Fact>]
 let ``JVP of a linear map is the matrix times the tangent`` () =
     let rnd = Random 9
@@ -286,5 +306,5 @@ let ``Newton–CG on HVPs reaches the logistic regression's optimum in far fewer
     Assert.True(sqrt (inner (g.Adjoint "w") (g.Adjoint "w")) < 1e-8)
     let n = (reach newton).Value
     let a = (reach adam).Value
-    Assert.True(n <= 15, $"Newton–CG took {n} iterations")
+    Assert.True(n <= 10, $"Newton–CG took {n} iterations")
     Assert.True(a >= 10 * n, $"Adam took {a} iterations, Newton–CG {n}")
