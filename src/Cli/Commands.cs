@@ -165,13 +165,29 @@ internal static class Commands
         return 0;
     }
 
-    /// <summary><c>render FILE</c>: DOT, and SVG when Graphviz is installed.</summary>
-    public static int Render(string file, string? output, bool json, TextWriter stdout)
+    /// <summary>
+    /// <c>render FILE [--adjoint]</c>: DOT, and SVG when Graphviz is installed; with --adjoint, the
+    /// adjoint graph (z and the λ of every node on a path from an input or parameter to z_n).
+    /// </summary>
+    public static int Render(string file, string? output, bool adjoint, bool json, TextWriter stdout)
     {
         var graph = GraphFile.load(file);
         // Beside the graph file, not in whatever folder the command was started from.
-        var dotPath = output ?? Path.ChangeExtension(file, ".dot");
-        File.WriteAllText(dotPath, Dot.toDot(graph));
+        var dotPath = output ?? Path.ChangeExtension(file, adjoint ? ".adjoint.dot" : ".dot");
+        string dot;
+        if (!adjoint) dot = Dot.toDot(graph);
+        else
+        {
+            try
+            {
+                dot = Dot.toDotAdjoint(graph, AdjointGraphModule.build(graph, AdjointGraphModule.variables(graph)));
+            }
+            catch (ArgumentException e)
+            {
+                throw new UserError($"--adjoint: {e.Message}");
+            }
+        }
+        File.WriteAllText(dotPath, dot);
         var svgPath = TryRenderSvg(dotPath);
         if (json) Output.Json(stdout, new JsonObject { ["dot"] = Path.GetFullPath(dotPath), ["svg"] = svgPath is null ? null : Path.GetFullPath(svgPath) });
         else
@@ -201,16 +217,16 @@ internal static class Commands
     }
 
     /// <summary>The id a file's graph is deployed under: its name, which keeps versions per file.</summary>
-    private static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
+    internal static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
 
     /// <summary>
     /// <c>--inputs</c>: a file, or the JSON itself when it starts with <c>{</c> or <c>[</c> (an object of
     /// values by node id, or a list of them for a batch).
     /// </summary>
-    private static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string pathOrJson, Graph graph)
+    internal static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string pathOrJson, Graph graph, string option = "--inputs")
     {
-        var inline = pathOrJson.TrimStart() is ['{' or '[', ..] && !File.Exists(pathOrJson);
-        var name = inline ? "--inputs" : Path.GetFileName(pathOrJson);
+        var inline = IsInline(pathOrJson);
+        var name = inline ? option : Path.GetFileName(pathOrJson);
         string text;
         if (inline) text = pathOrJson;
         else
@@ -226,8 +242,11 @@ internal static class Commands
         return ([GraphFile.parseValues(text, name, graph)], false);
     }
 
+    /// <summary>Whether an option's text is the JSON itself rather than a file's path.</summary>
+    internal static bool IsInline(string pathOrJson) => pathOrJson.TrimStart() is ['{' or '[', ..] && !File.Exists(pathOrJson);
+
     // An input with neither a value in the file nor one given: say how to give it, before anything runs.
-    private static void RequireBound(Graph graph, IReadOnlyDictionary<string, Tensor>? given)
+    internal static void RequireBound(Graph graph, IReadOnlyDictionary<string, Tensor>? given)
     {
         foreach (var n in graph.Nodes)
             if (n.Op.Kind == OpKind.Input && n.Value is null && (given is null || !given.ContainsKey(n.Id)))

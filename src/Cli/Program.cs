@@ -49,8 +49,18 @@ namespace Adjoint.Cli
             partition.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.PartitionGraph(r.GetValue(file)!, r.GetValue(silos), r.GetValue(json), stdout))).Result);
 
             var output = new Option<string?>("--output", "-o") { Description = "Where to write the DOT file (default: FILE's name with .dot)." };
-            var render = new Command("render", "Draw a graph file as Graphviz DOT (and SVG when `dot` is installed).") { file, output };
-            render.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.Render(r.GetValue(file)!, r.GetValue(output), r.GetValue(json), stdout))).Result);
+            var adjointGraph = new Option<bool>("--adjoint") { Description = "Draw the adjoint graph instead: the forward nodes and the backward pass as a graph of ops, each λ node named by the node it is the adjoint of." };
+            var render = new Command("render", "Draw a graph file as Graphviz DOT (and SVG when `dot` is installed).") { file, output, adjointGraph };
+            render.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.Render(r.GetValue(file)!, r.GetValue(output), r.GetValue(adjointGraph), r.GetValue(json), stdout))).Result);
+
+            var vector = new Option<string>("--vector") { Description = "The vector v: an .npz file (one array per node id) or a JSON object of values by node id (a file or the JSON itself); its nodes are the targets unless --wrt names them.", Required = true };
+            var tangent = new Option<string>("--tangent") { Description = "The tangent v, given as --vector is for hvp.", Required = true };
+            var wrt = new Option<string?>("--wrt") { Description = "The targets (float64 inputs or parameters), comma-separated; the vector file must give each and no other." };
+            var of = new Option<string?>("--of") { Description = "The node whose Jacobian is taken (default: the output)." };
+            var hvp = Evaluating(new Command("hvp", "Hessian-vector product Hv of the output at the inputs and the current parameters, for every float64 input and parameter (reverse over reverse on the adjoint graph).") { file, vector, wrt, inputs });
+            hvp.SetAction((r, ct) => Guard(stderr, () => HigherCommands.Hvp(r.GetValue(file)!, r.GetValue(vector)!, r.GetValue(wrt), r.GetValue(inputs), Backend(r), r.GetValue(json), stdout, ct)));
+            var jvp = Evaluating(new Command("jvp", "Jacobian-vector product Jv of the output (or --of NODE) at the inputs and the current parameters (the adjoint graph transposed).") { file, tangent, wrt, of, inputs });
+            jvp.SetAction((r, ct) => Guard(stderr, () => HigherCommands.Jvp(r.GetValue(file)!, r.GetValue(tangent)!, r.GetValue(wrt), r.GetValue(of), r.GetValue(inputs), Backend(r), r.GetValue(json), stdout, ct)));
 
             var outDir = new Option<string>("--out") { Description = "Where to write the loss plot and the graph picture.", DefaultValueFactory = _ => "adjoint-demo" };
             var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => 60 };
@@ -117,7 +127,7 @@ namespace Adjoint.Cli
             eval.SetAction((r, ct) => Guard(stderr, () => TrainCommand.Eval(r.GetValue(model)!, r.GetValue(data)!, r.GetValue(columns), r.GetValue(predictions), r.GetValue(target), Backend(r), r.GetValue(json), stdout, ct)));
 
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
-            { json, demo, check, grad, train, eval, partition, render, ops, models };
+            { json, demo, check, grad, hvp, jvp, train, eval, partition, render, ops, models };
             foreach (var c in OnnxCommands.Make(json, stdout, command => Guard(stderr, command).Result)) root.Subcommands.Add(c);
             var parsed = root.Parse(args);
             if (parsed.CommandResult.Command == train) return await Interruptible(parsed, stdout, stderr);

@@ -91,7 +91,7 @@ public sealed class AdjointClient : IAsyncDisposable
             Logger = _services!.GetRequiredService<ILoggerFactory>().CreateLogger<DistributedGraph>(),
         };
         var deployed = await distributed.Deploy(graph).WaitAsync(cancellationToken);
-        return new ClusterGraph(graphId, graph, distributed, deployed.Version);
+        return new ClusterGraph(graphId, graph, distributed, deployed.Version, DeployAsync);
     }
 
     private IGrainFactory ModelGrains => _grains

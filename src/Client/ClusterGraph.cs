@@ -2,8 +2,10 @@ using Adjoint.Grains;
 
 namespace Adjoint.Client;
 
-/// <summary>The embedded and cluster back ends: a graph version deployed to node grains.</summary>
-internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph distributed, int version) : GradientGraph(id, graph)
+/// <summary>The embedded and cluster back ends: a graph version deployed to node grains; <paramref name="deploy"/>
+/// deploys another graph (a derived one) to the same silos.</summary>
+internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph distributed, int version,
+    Func<string, Graph, CancellationToken, Task<GradientGraph>> deploy) : GradientGraph(id, graph)
 {
     /// <summary>The deployed version this graph evaluates.</summary>
     public int Version { get; } = version;
@@ -65,6 +67,9 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
         }
         return results.Select(GradientResult.From).ToList();
     }
+
+    private protected override Task<GradientGraph> DeployDerivedAsync(string id, Graph graph, CancellationToken cancellationToken) =>
+        deploy(id, graph, cancellationToken);
 
     private protected override Task StepAsync(TrainingStep step, CancellationToken cancellationToken) =>
         distributed.Step(Version, step.Optimizer, step.Gradients.ToDictionary(kv => kv.Key, kv => TensorData.From(kv.Value)), step.Id, cancellationToken);

@@ -7,7 +7,7 @@ namespace Adjoint.Client;
 /// A graph ready to evaluate on one back end: values, gradients, batches, training and parameters.
 /// Every back end computes the same bits; only where the work happens differs.
 /// </summary>
-public abstract class GradientGraph
+public abstract partial class GradientGraph
 {
     private protected GradientGraph(string id, Graph graph)
     {

@@ -93,6 +93,9 @@ internal sealed class LocalGraph : GradientGraph
         return new GradientResult { Output = e.Output.Clone(), Adjoints = adjoints, Values = values };
     }
 
+    private protected override Task<GradientGraph> DeployDerivedAsync(string id, Graph graph, CancellationToken cancellationToken) =>
+        Task.FromResult<GradientGraph>(new LocalGraph(id, graph));
+
     private protected override Task StepAsync(TrainingStep step, CancellationToken cancellationToken)
     {
         var rule = step.Optimizer.ToRule();

@@ -152,6 +152,41 @@ module AdjointGraph =
             if not (ok.Contains x) then
                 raise (ArgumentException $"node '{x}' is not a float64 input or parameter of the graph; vectors are given for those only")
 
+    /// g with every parameter an input of the same id, shape and element type and no stored value. A
+    /// derived graph (Hessian-vector, Jacobian-vector) deployed apart from g is built from this one, and
+    /// each evaluation gives it g's current parameter values as inputs: it stays the same graph while g
+    /// trains (deployed once), and it cannot silently compute with values g no longer holds.
+    let parametersAsInputs (g: Graph) : Graph =
+        let b = GraphBuilder()
+        let refs = Array.zeroCreate g.Count
+        for i in g.Order do
+            let node = g.NodeArray[i]
+            refs[i] <-
+                if node.Op.Kind = OpKind.Parameter then b.TypedInput(node.Id, g.Shapes[i], g.Types[i])
+                else b.AddNode(node.Id, node.Op, g.AncestorIndices[i] |> Array.map (fun a -> refs[a]), node.Value)
+        b.Build refs[g.IndexOf g.Output]
+
+    /// The inputs of a derived graph: the given ones, and each target's vector (`what`: "vector" or
+    /// "tangent") under its input id, checked to name a target and to have the target's shape.
+    let internal bindVectors (g: Graph) (what: string) (vectorIds: IReadOnlyDictionary<string, string>) (targets: string[])
+                             (inputs: IReadOnlyDictionary<string, Tensor>) (v: IReadOnlyDictionary<string, Tensor>) =
+        if isNull v then nullArg "v"
+        let all = Dictionary<string, Tensor>()
+        if not (isNull inputs) then
+            for KeyValue(k, t) in inputs do all[k] <- t
+        for x in targets do
+            match v.TryGetValue x with
+            | true, t ->
+                let shape = g.ShapeOf x
+                if t.Shape <> shape || t.Shape.Rank <> shape.Rank then
+                    raise (ArgumentException $"node '{x}': {what} of shape {t.Shape} does not match the node's shape {shape}")
+                all[vectorIds[x]] <- t
+            | _ -> raise (ArgumentException $"node '{x}': no {what} given (shape {g.ShapeOf x})")
+        for KeyValue(k, _) in v do
+            if not (vectorIds.ContainsKey k) then
+                raise (ArgumentException $"""node '{k}' is not a target; {what}s are given for {String.Join(", ", targets)}""")
+        all :> IReadOnlyDictionary<_, _>
+
     /// The value of a node after a gradient, zeros where the pass left none.
     let internal adjointOrZero (e: Evaluation) (g: Graph) (id: string) =
         match e.Adjoint id with
@@ -183,19 +218,26 @@ type HessianVector(graph: Graph, targets: string[]) =
     /// The targets S.
     member _.Targets = targets
 
+    /// The inputs of `Graph` for one product: the given inputs and each target's vector, which must be
+    /// given, of the target's shape (ArgumentException naming the node and both shapes otherwise).
+    member _.Bind(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) =
+        AdjointGraph.bindVectors graph "vector" vectors targets inputs v
+
+    /// Hv from the input and parameter adjoints of a gradient of `Graph` (computed anywhere): the
+    /// adjoint of every float64 input and parameter of the source graph, zeros where there is none.
+    member _.Collect(adjoints: IReadOnlyDictionary<string, Tensor>) : IReadOnlyDictionary<string, Tensor> =
+        let result = Dictionary<string, Tensor>()
+        for x in variables do
+            result[x] <-
+                match adjoints.TryGetValue x with
+                | true, t when not (isNull t) -> t
+                | _ -> Tensor.Zeros(graph.ShapeOf x)
+        result :> IReadOnlyDictionary<_, _>
+
     /// Hv for every float64 input and parameter of the source graph, at the given inputs (stored
     /// values for the rest), with a vector for every target.
-    member _.Apply(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) : IReadOnlyDictionary<string, Tensor> =
-        let all = Dictionary<string, Tensor>()
-        if not (isNull inputs) then
-            for KeyValue(k, t) in inputs do all[k] <- t
-        for x in targets do
-            match v.TryGetValue x with
-            | true, t -> all[vectors[x]] <- t
-            | _ -> raise (ArgumentException $"no vector given for '{x}'")
-        for KeyValue(k, _) in v do
-            if not (vectors.ContainsKey k) then raise (ArgumentException $"node '{k}' is not a target of this Hessian-vector product")
-        let e = Engine.gradient Adjoints.InputsAndParameters plan all
+    member h.Apply(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) : IReadOnlyDictionary<string, Tensor> =
+        let e = Engine.gradient Adjoints.InputsAndParameters plan (h.Bind(inputs, v))
         let result = Dictionary<string, Tensor>()
         for x in variables do
             result[x] <- AdjointGraph.adjointOrZero e hvpGraph x
@@ -224,19 +266,27 @@ type JacobianVector(graph: Graph, output: string, targets: string[]) =
     /// The id of the seed input u (any value; the result does not depend on it).
     member _.Seed = seed.Id
 
-    /// J v at the given inputs, of the shape of the output node, with a tangent for every target.
-    member _.Apply(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) : Tensor =
-        let all = Dictionary<string, Tensor>()
-        if not (isNull inputs) then
-            for KeyValue(k, t) in inputs do all[k] <- t
-        for x in targets do
-            match v.TryGetValue x with
-            | true, t -> all[vectors[x]] <- t
-            | _ -> raise (ArgumentException $"no tangent given for '{x}'")
-        for KeyValue(k, _) in v do
-            if not (vectors.ContainsKey k) then raise (ArgumentException $"node '{k}' is not a target of this Jacobian-vector product")
+    /// The targets S.
+    member _.Targets = targets
+    /// The node J v is of.
+    member _.Output = output
+
+    /// The inputs of `Graph` for one product: the given inputs, each target's tangent (which must be
+    /// given, of the target's shape) and the seed u.
+    member _.Bind(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) =
+        let all = Dictionary<string, Tensor>(AdjointGraph.bindVectors graph "tangent" vectors targets inputs v)
         all[seed.Id] <- zeros
-        let e = Engine.gradient Adjoints.InputsAndParameters plan all
+        all :> IReadOnlyDictionary<_, _>
+
+    /// J v from the input adjoints of a gradient of `Graph` (computed anywhere): the seed's adjoint.
+    member _.Collect(adjoints: IReadOnlyDictionary<string, Tensor>) : Tensor =
+        match adjoints.TryGetValue seed.Id with
+        | true, t when not (isNull t) -> t
+        | _ -> Tensor.Zeros graph.Shapes[y]
+
+    /// J v at the given inputs, of the shape of the output node, with a tangent for every target.
+    member j.Apply(inputs: IReadOnlyDictionary<string, Tensor>, v: IReadOnlyDictionary<string, Tensor>) : Tensor =
+        let e = Engine.gradient Adjoints.InputsAndParameters plan (j.Bind(inputs, v))
         AdjointGraph.adjointOrZero e jvpGraph seed.Id
 
 /// Higher-order derivatives in one call each (a plan is compiled per call; keep a HessianVector or

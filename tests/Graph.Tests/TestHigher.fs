@@ -308,3 +308,33 @@ let ``Newton–CG on HVPs reaches the logistic regression's optimum in far fewer
     let a = (reach adam).Value
     Assert.True(n <= 10, $"Newton–CG took {n} iterations")
     Assert.True(a >= 10 * n, $"Adam took {a} iterations, Newton–CG {n}")
+
+[<Fact>]
+let ``with parameters as inputs, an HVP takes the parameters' values from the evaluation (two-layer W2 block, 1e-13)`` () =
+    // What a deployed derived graph relies on: the trained W1 arrives with the evaluation, not from the file.
+    let g = AdjointGraph.parametersAsInputs (GraphFile.load (examplePath "two-layer.json"))
+    Assert.Equal(OpKind.Input, (g.Node "W1").Op.Kind)
+    Assert.True((g.Node "W1").Value.IsNone)
+    let rnd = Random 4
+    let w1 = randomTensor rnd 4 4
+    let x = (g.Node "X").Value.Value
+    let hidden = (x.AsMatrix() * w1.AsMatrix()).Map(fun a -> 1.0 / (1.0 + exp -a))
+    let v = randomTensor rnd 4 1
+    let inputs = readOnly [ "W1", w1; "W2", randomTensor rnd 4 1 ]
+    let h = HessianVector(g, [| "W2" |])
+    let hv = (h.Apply(inputs, readOnly [ "W2", v ]))["W2"]
+    assertWithin 1e-13 "H_W2 v at the given W1" (normwiseError hv (Tensor.OfMatrix(2.0 * hidden.Transpose() * hidden * v.AsMatrix())))
+    throws<EvaluationException> (fun () -> h.Apply(readOnly [ "W2", v ], readOnly [ "W2", v ]) |> ignore) |> ignore
+
+[<Fact>]
+let ``a vector or tangent that is missing, of the wrong shape or for no target is refused by node and shapes`` () =
+    let g = GraphFile.load (examplePath "two-layer.json")
+    let h = HessianVector(g, [| "W1"; "W2" |])
+    let v = Tensor.Zeros(Shape.Of(4, 1))
+    let missing = throws<ArgumentException> (fun () -> h.Bind(null, readOnly [ "W2", v ]) |> ignore)
+    Assert.Equal("node 'W1': no vector given (shape 4x4)", missing.Message)
+    let wrong = throws<ArgumentException> (fun () -> h.Bind(null, readOnly [ "W1", v; "W2", v ]) |> ignore)
+    Assert.Equal("node 'W1': vector of shape 4x1 does not match the node's shape 4x4", wrong.Message)
+    let j = JacobianVector(g, g.Output, [| "W2" |])
+    let extra = throws<ArgumentException> (fun () -> j.Bind(null, readOnly [ "W2", v; "X", v ]) |> ignore)
+    Assert.Equal("node 'X' is not a target; tangents are given for W2", extra.Message)

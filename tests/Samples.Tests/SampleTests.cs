@@ -1,4 +1,5 @@
 // The C# samples run and say what they should, and the README's snippets are their code, verbatim.
+using Adjoint.Client;
 using Adjoint.Examples;
 
 namespace Adjoint.Samples.Tests;
@@ -63,10 +64,35 @@ public sealed class SampleTests
         Assert.True(Math.Abs(numeric - e.Adjoint("c").ScalarValue) <= 1e-8 * Math.Max(1, Math.Abs(numeric)), $"λ_c {e.Adjoint("c").ScalarValue} vs {numeric}");
     }
 
+    [Fact]
+    public async Task TheHigherSampleGivesTheClosedFormW2BlockAndTheGradientsDirectionalDerivative()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var graph = GraphFile.load(Path.Combine(Root, "examples", "two-layer.json"));
+        await using var local = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Local }, ct);
+        await using var embedded = await AdjointClient.ConnectAsync(new AdjointClientOptions { Backend = Backend.Embedded }, ct);
+        var (hv, jv) = await HigherSample.ProductsAsync(local, graph, ct);
+        var (hvSilo, jvSilo) = await HigherSample.ProductsAsync(embedded, graph, ct);
+        Assert.All(hv, kv => Assert.True(Tensor.BitwiseEqual(kv.Value, hvSilo[kv.Key]), $"Hv of '{kv.Key}' differs on the embedded silo"));
+        Assert.True(Tensor.BitwiseEqual(jv, jvSilo));
+        // f = ‖σ(X W1) W2 − y‖²: H_W2W2 = 2 HᵀH, so Hv is 2 Hᵀ (column 0 of H); J v = λ_W2[0].
+        var x = graph.Node("X").Value.Value;
+        var w1 = graph.Node("W1").Value.Value;
+        var h = new double[8, 4];
+        for (var i = 0; i < 8; i++)
+            for (var j = 0; j < 4; j++)
+                h[i, j] = 1 / (1 + Math.Exp(-Enumerable.Range(0, 4).Sum(k => x[i, k] * w1[k, j])));
+        for (var j = 0; j < 4; j++)
+            Assert.Equal(2 * Enumerable.Range(0, 8).Sum(i => h[i, j] * h[i, 0]), hv["W2"][j, 0], 1e-13);
+        var gradient = await (await local.DeployAsync("net", graph, ct)).GradientAsync(null, Adjoints.InputsAndParameters, ct);
+        Assert.Equal(gradient.Adjoint("W2")[0, 0], jv.ScalarValue, 1e-13);
+    }
+
     [Theory]
     [InlineData("examples/csharp/Training/TrainingSample.cs", "facade")]
     [InlineData("examples/csharp/Training/CoreSample.cs", "core")]
     [InlineData("examples/csharp/Training/CoreSample.cs", "operators")]
+    [InlineData("examples/csharp/Training/HigherSample.cs", "higher")]
     public void TheReadmeQuotesTheSampleVerbatim(string file, string region)
     {
         var lines = File.ReadAllLines(Path.Combine(Root, file));
