@@ -201,13 +201,13 @@ internal static class Commands
     }
 
     /// <summary>The id a file's graph is deployed under: its name, which keeps versions per file.</summary>
-    private static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
+    internal static string GraphId(string file) => Path.GetFileNameWithoutExtension(file).Replace('/', '_');
 
     /// <summary>
     /// <c>--inputs</c>: a file, or the JSON itself when it starts with <c>{</c> or <c>[</c> (an object of
     /// values by node id, or a list of them for a batch).
     /// </summary>
-    private static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string pathOrJson, Graph graph)
+    internal static (IReadOnlyList<IReadOnlyDictionary<string, Tensor>?> Sets, bool Batch) ReadInputSets(string pathOrJson, Graph graph)
     {
         var inline = pathOrJson.TrimStart() is ['{' or '[', ..] && !File.Exists(pathOrJson);
         var name = inline ? "--inputs" : Path.GetFileName(pathOrJson);
@@ -227,7 +227,7 @@ internal static class Commands
     }
 
     // An input with neither a value in the file nor one given: say how to give it, before anything runs.
-    private static void RequireBound(Graph graph, IReadOnlyDictionary<string, Tensor>? given)
+    internal static void RequireBound(Graph graph, IReadOnlyDictionary<string, Tensor>? given)
     {
         foreach (var n in graph.Nodes)
             if (n.Op.Kind == OpKind.Input && n.Value is null && (given is null || !given.ContainsKey(n.Id)))

@@ -35,6 +35,9 @@ type Analysis =
       PathCompute: float
       /// The message delays between the steps of the path.
       PathDelay: float
+      /// From the first step's start to the path's first step's start (its start message came later):
+      /// with PathCompute and PathDelay it makes up the wall time.
+      Lead: float
       /// For every step with dependencies, the edge from the one it waited for; slowest first.
       Edges: Edge[] }
 
@@ -43,6 +46,9 @@ type Analysis =
 
     /// The share of the wall time the path waited for messages.
     member a.DelayShare = if a.Wall > 0.0 then a.PathDelay / a.Wall else 0.0
+
+    /// The share of the wall time before the path's first step began.
+    member a.LeadShare = if a.Wall > 0.0 then a.Lead / a.Wall else 0.0
 
 /// The dependencies of each step, by the seed's two passes: forward step of i after the forward steps
 /// of its ancestors α(i); backward step of i after its own forward step and the backward steps of its
@@ -74,7 +80,7 @@ let dependencies (plan: Plan) (steps: Step[]) : int[][] =
 /// The critical path and edge delays of steps with the given dependencies (indices into steps).
 let analyse (steps: Step[]) (dependencies: int[][]) : Analysis =
     if steps.Length = 0 then
-        { Wall = 0.0; Path = [||]; PathCompute = 0.0; PathDelay = 0.0; Edges = [||] }
+        { Wall = 0.0; Path = [||]; PathCompute = 0.0; PathDelay = 0.0; Lead = 0.0; Edges = [||] }
     else
         // Ties go to the lower index, so that the same timings give the same path.
         let latest (candidates: int seq) =
@@ -101,4 +107,5 @@ let analyse (steps: Step[]) (dependencies: int[][]) : Analysis =
           Path = path.ToArray()
           PathCompute = path |> Seq.sumBy (fun k -> steps[k].Duration)
           PathDelay = Seq.pairwise path |> Seq.sumBy (fun (u, v) -> delay u v)
+          Lead = steps[path[0]].Start - first.Start
           Edges = edges }

@@ -29,6 +29,18 @@ let ``the path ends at the step that ends last, not at the output`` () =
     let a = analyse steps [| [||]; [| 0 |]; [| 0 |] |]
     Assert.Equal<int[]>([| 0; 2 |], a.Path)
     Assert.Equal(11.5, a.Wall)
+    Assert.Equal(0.0, a.Lead)
+
+[<Fact>]
+let ``the path's compute, delays and lead make up the wall time`` () =
+    // b starts 3 after a (its own start message came late) and waits for nothing; c waits for b.
+    let steps = [| step "a" false 0.0 1.0; step "b" false 3.0 2.0; step "c" false 6.0 1.0 |]
+    let a = analyse steps [| [||]; [||]; [| 0; 1 |] |]
+    Assert.Equal<int[]>([| 1; 2 |], a.Path)
+    Assert.Equal(3.0, a.Lead)
+    Assert.Equal(3.0, a.PathCompute)
+    Assert.Equal(1.0, a.PathDelay)
+    Assert.Equal(a.Wall, a.Lead + a.PathCompute + a.PathDelay)
 
 [<Fact>]
 let ``dependencies follow the two passes of the plan`` () =
