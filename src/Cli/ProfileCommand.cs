@@ -39,7 +39,9 @@ internal static class ProfileCommand
         var batchWall = clock.Elapsed;
         foreach (var r in results) r.EnsureSucceeded();
 
-        var evaluations = results.Select(r => r.Timings.Select(ToStep).ToArray()).ToList();
+        // Microseconds from the batch's first step: small numbers, exact in a double.
+        var origin = results.SelectMany(r => r.Timings).Select(t => t.StartTicks).DefaultIfEmpty().Min();
+        var evaluations = results.Select(r => r.Timings.Select(t => ToStep(t, origin)).ToArray()).ToList();
         var analyses = evaluations.Select(steps => Profile.analyse(steps, Profile.dependencies(plan, steps))).ToList();
         // With a batch, the evaluation of median wall time stands for it (a typical one, not the slowest).
         var shown = Enumerable.Range(0, analyses.Count).OrderBy(k => analyses[k].Wall).ElementAt(analyses.Count / 2);
@@ -112,8 +114,8 @@ internal static class ProfileCommand
         return rows;
     }
 
-    private static Profile.Step ToStep(StepTiming t) =>
-        new(t.Node, t.Backward, t.StartMicros, t.DurationMicros, t.Silo, t.BytesIn, t.BytesOut);
+    private static Profile.Step ToStep(StepTiming t, long origin) =>
+        new(t.Node, t.Backward, (t.StartTicks - origin) / 10.0, t.DurationTicks / 10.0, t.Silo, t.BytesIn, t.BytesOut);
 
     private static string Micros(double micros) => micros >= 1000 ? $"{micros / 1000:F2} ms" : $"{micros:F0} µs";
 

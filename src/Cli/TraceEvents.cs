@@ -15,7 +15,7 @@ internal static class TraceEvents
     public static JsonObject Of(Plan plan, IReadOnlyList<IReadOnlyList<StepTiming>> evaluations)
     {
         var all = evaluations.SelectMany((steps, e) => steps.Select(s => (Evaluation: e, Step: s))).ToList();
-        var origin = all.Count == 0 ? 0 : all.Min(x => x.Step.StartMicros);
+        var origin = all.Count == 0 ? 0 : all.Min(x => x.Step.StartTicks);
         var silos = all.Select(x => x.Step.Silo).Distinct().Order(StringComparer.Ordinal).ToList();
         var events = new JsonArray();
         for (var pid = 0; pid < silos.Count; pid++)
@@ -30,8 +30,8 @@ internal static class TraceEvents
                 ["name"] = $"{pass} {s.Node}",
                 ["cat"] = pass,
                 ["ph"] = "X",
-                ["ts"] = s.StartMicros - origin,
-                ["dur"] = s.DurationMicros,
+                ["ts"] = (s.StartTicks - origin) / 10.0,
+                ["dur"] = s.DurationTicks / 10.0,
                 ["pid"] = silos.IndexOf(s.Silo),
                 ["tid"] = plan.IndexOf(s.Node),
                 ["args"] = new JsonObject

@@ -27,7 +27,7 @@ public sealed partial class NodeGrain
         var bytesOut = backward ? AdjointBytesOut(context.Reporting) : ValueBytesOut(context.Reporting);
         if (observe.Timing)
             Report(context, ReportKind.Timing, timing: new StepTiming(
-                _plan.Ids[_p], backward, (start - DateTime.UnixEpoch).Ticks / 10.0, elapsed.Ticks / 10.0, _siloName, bytesIn, bytesOut));
+                _plan.Ids[_p], backward, start.Ticks, elapsed.Ticks, _siloName, bytesIn, bytesOut));
         if (observe.TraceParent is { } parent && Telemetry.Source.HasListeners()
             && ActivityContext.TryParse(parent, null, isRemote: true, out var evaluation))
             Span(context, backward, evaluation, start, end, bytesIn, bytesOut);

@@ -41,9 +41,9 @@ public readonly record struct EvalContext(
 public sealed record Observation([property: Id(0)] bool Timing, [property: Id(1)] string? TraceParent);
 
 /// <summary>
-/// One node step of a timed evaluation: the node, which pass, when it began (UTC, microseconds since the
-/// Unix epoch: comparable across the processes of one machine, and across machines as far as their clocks
-/// agree) and how long it took, the silo it ran on, and the tensor bytes it received and sent. A step
+/// One node step of a timed evaluation: the node, which pass, when it began (UTC, in DateTime ticks of
+/// 100 ns: comparable across the processes of one machine, and across machines as far as their clocks
+/// agree) and how long it took (ticks), the silo it ran on, and the tensor bytes it received and sent. A step
 /// begins when its last input arrives (the last ancestor's z; the last successor's VJP term) and ends when
 /// what it sends is queued.
 /// </summary>
@@ -51,8 +51,8 @@ public sealed record Observation([property: Id(0)] bool Timing, [property: Id(1)
 public sealed record StepTiming(
     [property: Id(0)] string Node,
     [property: Id(1)] bool Backward,
-    [property: Id(2)] double StartMicros,
-    [property: Id(3)] double DurationMicros,
+    [property: Id(2)] long StartTicks,
+    [property: Id(3)] long DurationTicks,
     [property: Id(4)] string Silo,
     [property: Id(5)] long BytesIn,
     [property: Id(6)] long BytesOut);
