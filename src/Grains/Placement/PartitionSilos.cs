@@ -11,7 +11,10 @@ namespace Adjoint.Grains;
 /// </summary>
 public sealed class PartitionSilos(IClusterMembershipService membership)
 {
-    private (MembershipVersion Version, string[] Silos) _seen = (MembershipVersion.MinValue, []);
+    // One immutable snapshot, replaced whole: grains of the silo read it from many threads.
+    private sealed record Seen(MembershipVersion Version, string[] Silos);
+
+    private Seen _seen = new(MembershipVersion.MinValue, []);
 
     /// <summary>The silo address (as text) partition <paramref name="partition"/> is placed on.</summary>
     public string Of(int partition)
@@ -21,7 +24,7 @@ public sealed class PartitionSilos(IClusterMembershipService membership)
         if (snapshot.Version != seen.Version)
         {
             var active = SiloOrder.Sort(snapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress));
-            _seen = seen = (snapshot.Version, [.. active.Select(s => s.ToString())]);
+            _seen = seen = new Seen(snapshot.Version, [.. active.Select(s => s.ToString())]);
         }
         return seen.Silos.Length == 0 ? "unknown" : seen.Silos[partition % seen.Silos.Length];
     }
