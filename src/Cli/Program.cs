@@ -44,9 +44,20 @@ namespace Adjoint.Cli
             var grad = Evaluating(new Command("grad", "Evaluate a graph and print its output and adjoints.") { file, inputs, all, anomaly });
             grad.SetAction((r, ct) => Guard(stderr, () => Commands.Grad(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(all), r.GetValue(anomaly), Backend(r), r.GetValue(json), stdout, ct)));
 
-            var silos = new Option<int>("--silos") { Description = "The number of parts (silos).", Required = true };
-            var partition = new Command("partition", "Split a graph into parts for the silos of a cluster: nodes, estimated cost and bytes cut per part.") { file, silos };
-            partition.SetAction(r => Guard(stderr, () => Task.FromResult(Commands.PartitionGraph(r.GetValue(file)!, r.GetValue(silos), r.GetValue(json), stdout))).Result);
+            var silos = new Option<int?>("--silos") { Description = "The number of parts (silos) to plan for (without --cluster)." };
+            var partition = new Command("partition", "Split a graph into parts for the silos of a cluster: nodes, estimated cost and bytes cut per part; with --cluster, deploy it and show the silo each node grain actually runs on next to its part.")
+            { file, silos, cluster, clusterId, maxMessageSize };
+            partition.SetAction((r, ct) => Guard(stderr, () =>
+                r.GetValue(cluster) is not null
+                    ? (r.GetValue(silos) is null ? PlacementCommand.Run(r.GetValue(file)!, Backend(r), r.GetValue(json), stdout, ct)
+                        : throw new UserError("--silos plans for a number of silos; with --cluster the cluster's own silos decide: give one or the other"))
+                    : Task.FromResult(Commands.PartitionGraph(r.GetValue(file)!, r.GetValue(silos) ?? throw new UserError("partition needs --silos N (a plan) or --cluster REDIS (where the nodes run)"), r.GetValue(json), stdout))));
+
+            var batchSize = new Option<int>("--batch") { Description = "Evaluations to run (concurrently, as one batch); the one of median wall time is shown.", DefaultValueFactory = _ => 1 };
+            var traceOut = new Option<string?>("--trace") { Description = "Write the batch's node steps as Chrome trace events (JSON) here, for https://ui.perfetto.dev or chrome://tracing." };
+            var profile = Evaluating(new Command("profile", "Run an evaluation (or --batch N) with timing on: per node forward and backward time, silo and bytes, the critical path and its share of the wall time, the slowest edges.")
+            { file, inputs, batchSize, traceOut });
+            profile.SetAction((r, ct) => Guard(stderr, () => ProfileCommand.Run(r.GetValue(file)!, r.GetValue(inputs), r.GetValue(batchSize), r.GetValue(traceOut), Backend(r), r.GetValue(json), stdout, ct)));
 
             var output = new Option<string?>("--output", "-o") { Description = "Where to write the DOT file (default: FILE's name with .dot)." };
             var adjointGraph = new Option<bool>("--adjoint") { Description = "Draw the adjoint graph instead: the forward nodes and the backward pass as a graph of ops, each λ node named by the node it is the adjoint of." };
@@ -127,7 +138,7 @@ namespace Adjoint.Cli
             eval.SetAction((r, ct) => Guard(stderr, () => TrainCommand.Eval(r.GetValue(model)!, r.GetValue(data)!, r.GetValue(columns), r.GetValue(predictions), r.GetValue(target), Backend(r), r.GetValue(json), stdout, ct)));
 
             var root = new RootCommand("adjoint: gradients of computation graphs by the method of adjoints, locally or on an Orleans cluster.")
-            { json, demo, check, grad, hvp, jvp, train, eval, partition, render, ops, models };
+            { json, demo, check, grad, hvp, jvp, train, eval, partition, profile, render, ops, models };
             foreach (var c in OnnxCommands.Make(json, stdout, command => Guard(stderr, command).Result)) root.Subcommands.Add(c);
             var parsed = root.Parse(args);
             if (parsed.CommandResult.Command == train) return await Interruptible(parsed, stdout, stderr);

@@ -83,6 +83,16 @@ public sealed class BatchOptions
     /// when Orleans fails the call, after up to an hour).
     /// </summary>
     public TimeSpan? CoordinatorCheck { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Every evaluation reports the time, silo and bytes of each of its node steps
+    /// (<see cref="GradientResult.Timings"/>; cluster and embedded back ends, the local engine reports none).
+    /// </summary>
+    public bool Timing { get; set; }
+
+    /// <summary>Trace every n-th evaluation (1: all) as a distributed trace of the activity source "Adjoint"
+    /// (cluster and embedded back ends); 0: as the silos' Observability:TraceEvery says.</summary>
+    public int TraceEvery { get; set; }
 }
 
 /// <summary>How far a batch has come.</summary>

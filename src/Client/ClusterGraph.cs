@@ -52,6 +52,8 @@ internal sealed class ClusterGraph(string id, Graph graph, DistributedGraph dist
             EvaluationTimeout = fixedTimeout,
             AdaptiveEvaluationTimeout = options.EvaluationTimeout is null,
             CoordinatorCheck = options.CoordinatorCheck,
+            Timing = options.Timing,
+            TraceEvery = options.TraceEvery,
         };
         List<EvaluationResult> results;
         try

@@ -19,6 +19,9 @@ public sealed class GradientResult
     /// <summary>The failing node, op and message; null on success.</summary>
     public EvaluationFailure? Failure { get; init; }
 
+    /// <summary>Each node step's timing when the batch asked for <see cref="BatchOptions.Timing"/>; otherwise empty.</summary>
+    public IReadOnlyList<StepTiming> Timings { get; init; } = [];
+
     /// <summary>Whether the evaluation succeeded.</summary>
     public bool Succeeded => Failure is null;
 
@@ -39,5 +42,6 @@ public sealed class GradientResult
         Adjoints = r.Adjoints.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor()),
         Values = r.Values.ToDictionary(kv => kv.Key, kv => kv.Value.ToTensor()),
         Failure = r.Failure,
+        Timings = r.Timings,
     };
 }

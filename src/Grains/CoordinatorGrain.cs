@@ -22,11 +22,16 @@ namespace Adjoint.Grains;
 /// </summary>
 [Reentrant, PreferLocalPlacement]
 public sealed class CoordinatorGrain(
-    DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages)
+    DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages,
+    PartitionSilos partitionSilos)
     : Grain, ICoordinatorGrain
 {
-    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
+    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves, int traceEvery, ActivityContext traceParent)
     {
+        /// <summary>Trace every n-th evaluation (0: none).</summary>
+        public int TraceEvery { get; } = traceEvery;
+        /// <summary>The span the batch was submitted under (the client's, propagated), or none.</summary>
+        public ActivityContext TraceParent { get; } = traceParent;
         public BatchRequest Request { get; } = request;
         public DeployedGraph Graph { get; } = graph;
         /// <summary>The number of this batch's evaluation 0 here; evaluation i is First + i.</summary>
@@ -56,6 +61,10 @@ public sealed class CoordinatorGrain(
         public int Timeouts { get; } = timeouts;
         public long Started = Stopwatch.GetTimestamp();
         public int Pending = pending;
+        /// <summary>The evaluation's span when it is traced (kept across re-runs).</summary>
+        public Activity? Span;
+        /// <summary>The node steps' timings of a timed evaluation (this attempt's).</summary>
+        public List<StepTiming>? Timings;
         public TensorData? Output;
         public readonly Dictionary<string, TensorData> Values = [];
         public readonly Dictionary<string, TensorData> Adjoints = [];
@@ -92,8 +101,11 @@ public sealed class CoordinatorGrain(
         var plan = graph.Plan;
         // Room for the batch and its re-runs below int.MaxValue, or wrap (after a billion evaluations).
         if (_nextNumber > int.MaxValue - request.Inputs.Count - (1 << 24)) _nextNumber = 0;
+        // Traced only while something listens: an unsampled evaluation carries no trace context.
+        var traceEvery = Telemetry.Source.HasListeners() ? (request.TraceEvery > 0 ? request.TraceEvery : options.TraceEvery) : 0;
         var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
-            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)]);
+            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)],
+            traceEvery, Activity.Current?.Context ?? default);
         _nextNumber += request.Inputs.Count;
         _batches[request.Id] = batch;
         try
@@ -185,6 +197,7 @@ public sealed class CoordinatorGrain(
         {
             if (reporting.ReportsValue(plan, p)) Count("the value", p);
             if (reporting.ReportsAdjoint(plan, p)) Count("the adjoint", p);
+            if (request.Timing) perEvaluation += (reporting.ComputesAdjoint(plan, p) ? 2 : 1) * StepTimingBytes(plan.Ids[p]);
         }
         if (perEvaluation > messages.Budget)
             throw new ResultsTooLargeException(
@@ -198,6 +211,9 @@ public sealed class CoordinatorGrain(
                 perEvaluation, (int)Math.Min(int.MaxValue, messages.Budget / perEvaluation), messages.Limit);
     }
 
+    // A step timing in a result: the node id, the silo's address (some 30 characters) and five numbers.
+    private static long StepTimingBytes(string node) => 2L * node.Length + 64 + 48;
+
     // Failures carry text rather than tensors: the estimate made before the run bounds results, except a
     // batch of many failures with long messages. Checked so that the caller gets this error, not silence.
     private void CheckResults(Batch batch)
@@ -209,6 +225,7 @@ public sealed class CoordinatorGrain(
             foreach (var (id, t) in r.Values) bytes += 2L * id.Length + MessageSize.TensorBytes(t.Data.LongLength);
             foreach (var (id, t) in r.Adjoints) bytes += 2L * id.Length + MessageSize.TensorBytes(t.Data.LongLength);
             if (r.Failure is { } f) bytes += 2L * (f.Node.Length + f.Op.Length + f.Message.Length);
+            foreach (var t in r.Timings) bytes += StepTimingBytes(t.Node);
         }
         if (bytes > messages.Budget)
             throw new ArgumentException(
@@ -216,7 +233,8 @@ public sealed class CoordinatorGrain(
     }
 
     // Reports one evaluation ends with: z_n (or every z), the λ its mode returns, a done per node not
-    // reaching z_n.
+    // reaching z_n, and in a timed batch a timing per node step (every node's forward step, and the
+    // backward step of each node whose λ is computed).
     private static int Expected(DeployedGraph graph, BatchRequest request)
     {
         var plan = graph.Plan;
@@ -227,6 +245,7 @@ public sealed class CoordinatorGrain(
             if (reporting.ReportsValue(plan, p)) count++;
             if (!graph.ReachesOutput(p)) count++;
             if (reporting.ReportsAdjoint(plan, p)) count++;
+            if (request.Timing) count += reporting.ComputesAdjoint(plan, p) ? 2 : 1;
         }
         return count;
     }
@@ -249,12 +268,21 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me)
+    private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me, Activity? span = null)
     {
         var request = batch.Request;
-        _inFlight[number] = new Evaluation(batch, local, batch.Expected, number, attempt, timeouts);
+        var evaluation = new Evaluation(batch, local, batch.Expected, number, attempt, timeouts);
+        _inFlight[number] = evaluation;
         _peakInFlight = Math.Max(_peakInFlight, _inFlight.Count);
-        var context = new EvalContext(me, number, request.Mode, request.ReportValues);
+        if (attempt == 0)
+        {
+            Telemetry.Started(request.GraphId);
+            if (batch.TraceEvery > 0 && local % batch.TraceEvery == 0) span = EvaluationSpan(batch, local);
+        }
+        evaluation.Span = span;
+        if (request.Timing) evaluation.Timings = [];
+        var observe = request.Timing || span is not null ? new Observation(request.Timing, span?.Id) : null;
+        var context = new EvalContext(me, number, request.Mode, request.ReportValues, observe);
         var inputs = request.Inputs[local];
         foreach (var p in batch.Leaves)
         {
@@ -271,14 +299,43 @@ public sealed class CoordinatorGrain(
     {
         foreach (var ((batch, p), items) in _outStarts)
             foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Value)))
+            {
                 _ = batch.Graph.Node(p).Start(message);
+                if (Telemetry.CountsMessages)
+                    Telemetry.Sent(silo.SiloAddress.ToString(), partitionSilos.Of(batch.Graph.Parts[p]), message.Sum(item => MessageSize.ItemBytes(item.Value)));
+            }
         _outStarts.Clear();
         _startsQueued = 0;
+    }
+
+    // The span a traced evaluation's node steps are children of; Activity.Current stays as it was.
+    private static Activity? EvaluationSpan(Batch batch, int local)
+    {
+        var previous = Activity.Current;
+        var span = Telemetry.Source.StartActivity("evaluation", ActivityKind.Internal, batch.TraceParent);
+        Activity.Current = previous;
+        if (span is null) return null;
+        span.DisplayName = $"evaluation {local} of {batch.Request.GraphId} v{batch.Request.Version}";
+        span.SetTag("adjoint.graph", batch.Request.GraphId);
+        span.SetTag("adjoint.version", batch.Request.Version);
+        span.SetTag("adjoint.batch", batch.Request.Id.ToString());
+        span.SetTag("adjoint.evaluation", local);
+        return span;
+    }
+
+    private static void EndSpan(Evaluation evaluation, string outcome)
+    {
+        if (evaluation.Span is not { } span) return;
+        span.SetTag("adjoint.outcome", outcome);
+        if (outcome != "ok") span.SetStatus(ActivityStatusCode.Error, outcome);
+        span.Stop();
     }
 
     private void Complete(int number, Evaluation evaluation, EvaluationResult result)
     {
         _inFlight.Remove(number);
+        Telemetry.Completed(evaluation.Batch.Request.GraphId, result.Failure is null);
+        EndSpan(evaluation, result.Failure is null ? "ok" : "failed");
         _deadlines.Completed(evaluation.Started, Stopwatch.GetTimestamp());
         var batch = evaluation.Batch;
         batch.Results[evaluation.Local] = result;
@@ -313,9 +370,15 @@ public sealed class CoordinatorGrain(
                     break;
                 case ReportKind.Done:
                     break;
+                case ReportKind.Timing:
+                    evaluation.Timings?.Add(report.Timing!);
+                    break;
             }
             if (--evaluation.Pending == 0)
-                Complete(report.Index, evaluation, new EvaluationResult { Output = evaluation.Output, Values = evaluation.Values, Adjoints = evaluation.Adjoints });
+                Complete(report.Index, evaluation, new EvaluationResult
+                {
+                    Output = evaluation.Output, Values = evaluation.Values, Adjoints = evaluation.Adjoints, Timings = evaluation.Timings ?? [],
+                });
         }
         Flush();
         return Task.CompletedTask;
@@ -340,7 +403,12 @@ public sealed class CoordinatorGrain(
     private void Abandon(Batch batch)
     {
         batch.Next = batch.Results.Length;
-        foreach (var number in _inFlight.Where(e => e.Value.Batch == batch).Select(e => e.Key).ToList()) _inFlight.Remove(number);
+        foreach (var (number, evaluation) in _inFlight.Where(e => e.Value.Batch == batch).ToList())
+        {
+            _inFlight.Remove(number);
+            Telemetry.Dropped(batch.Request.GraphId);
+            EndSpan(evaluation, "abandoned");
+        }
         foreach (var key in _outStarts.Keys.Where(k => k.Item1 == batch).ToList()) _outStarts.Remove(key);
         AbandonNumbers(batch.Graph, [(batch.First, batch.Results.Length), .. Ranges(batch.RerunNumbers)]);
     }
@@ -377,8 +445,16 @@ public sealed class CoordinatorGrain(
     /// <inheritdoc/>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        Telemetry.Activation(silo.SiloAddress.ToString(), "coordinator", +1);
         ObserveMembership();
         this.RegisterGrainTimer(Watch, new GrainTimerCreationOptions(WatchPeriod, WatchPeriod) { Interleave = true });
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Telemetry.Activation(silo.SiloAddress.ToString(), "coordinator", -1);
         return Task.CompletedTask;
     }
 
@@ -446,10 +522,11 @@ public sealed class CoordinatorGrain(
                 batch.Key.RerunNumbers.Add(number);
                 batch.Key.Reruns++;
                 _reruns++;
-                StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
+                StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me, e.Span);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
             var request = batch.Key.Request;
+            Telemetry.Reruns(request.GraphId, old.Count);
             Events.Rerun(Log, old.Count, request.Id, request.GraphId, request.Version, timedOut ? Events.TimedOut : Events.SiloLost, batch.Key.Reruns);
         }
         Flush();

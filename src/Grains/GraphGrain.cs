@@ -25,6 +25,14 @@ public sealed class GraphGrain(
     {
         _index = storage.For<GraphIndex>(ServiceProvider, "graph-index", this.GetGrainId());
         await _index.Read();
+        Telemetry.Activation(silo.SiloAddress.ToString(), "graph", +1);
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Telemetry.Activation(silo.SiloAddress.ToString(), "graph", -1);
+        return Task.CompletedTask;
     }
 
     /// <summary>

@@ -31,7 +31,7 @@ public sealed class ParameterState
 /// All mathematics is the core's (Op.Forward, Op.Vjp, Accumulate.adjoint, Reporting, Optimizer.step).
 /// </summary>
 [PartitionPlacement]
-public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo, MessageSize messages) : Grain, INodeGrain
+public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage storage, AdjointSiloOptions options, ILocalSiloDetails silo, MessageSize messages, PartitionSilos partitionSilos) : Grain, INodeGrain
 {
     private sealed class State(int arity, int edges)
     {
@@ -71,6 +71,8 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     private string? _valueTooLarge;
     private Tensor? _stored;
     private DurableState<ParameterState>? _parameter;
+    // This silo's address as text: the silo tag of metrics and step timings.
+    private readonly string _siloName = silo.SiloAddress.ToString();
 
     /// <inheritdoc/>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -108,6 +110,14 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             await Storage("read", _parameter.Read);
             if (_parameter.State.Value is { } v) _stored = v.ToTensor();
         }
+        Telemetry.Activation(_siloName, "node", +1);
+    }
+
+    /// <inheritdoc/>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Telemetry.Activation(_siloName, "node", -1);
+        return Task.CompletedTask;
     }
 
     private static void Add<TKey, TItem>(Dictionary<TKey, List<TItem>> outbox, TKey key, TItem item) where TKey : notnull
@@ -119,10 +129,19 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
     // Each outbox goes as one message, or as several when one would be over the message size limit.
     private void Flush()
     {
+        var counting = Telemetry.CountsMessages;
         foreach (var (node, items) in _outValues)
-            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Value))) _ = _graph.Node(node).Values(message);
+            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Value)))
+            {
+                _ = _graph.Node(node).Values(message);
+                if (counting) Sent(node, message.Sum(item => MessageSize.ItemBytes(item.Value)));
+            }
         foreach (var (node, items) in _outTerms)
-            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Term))) _ = _graph.Node(node).Adjoints(message);
+            foreach (var message in messages.Split(items, item => MessageSize.ItemBytes(item.Term)))
+            {
+                _ = _graph.Node(node).Adjoints(message);
+                if (counting) Sent(node, message.Sum(item => MessageSize.ItemBytes(item.Term)));
+            }
         foreach (var (coordinator, items) in _outReports)
             foreach (var message in messages.Split(items, ReportBytes)) _ = GrainFactory.GetGrain<ICoordinatorGrain>(coordinator).Report(message);
         _outValues.Clear();
@@ -130,11 +149,14 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         _outReports.Clear();
     }
 
+    // A work message to node p, for the message metrics: to the silo p's partition is placed on.
+    private void Sent(int p, long bytes) => Telemetry.Sent(_siloName, partitionSilos.Of(_graph.Parts[p]), bytes);
+
     private static long ReportBytes(Report report) =>
         MessageSize.ItemBytes(report.Tensor) + (report.Failure is { } f ? 2L * (f.Node.Length + f.Op.Length + f.Message.Length) : 0);
 
-    private void Report(EvalContext context, ReportKind kind, TensorData? tensor = null, EvaluationFailure? failure = null) =>
-        Add(_outReports, context.Coordinator, new Report(context.Index, kind, _p, tensor, failure));
+    private void Report(EvalContext context, ReportKind kind, TensorData? tensor = null, EvaluationFailure? failure = null, StepTiming? timing = null) =>
+        Add(_outReports, context.Coordinator, new Report(context.Index, kind, _p, tensor, failure, timing));
 
     private bool Abandoned(EvalContext context)
     {
@@ -163,8 +185,11 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
 
     private static string Reason(Exception e) => e is Ops.Linear.OpFailure f ? f.Data0 : e.Message;
 
-    private void Fail(EvalContext context, string message) =>
+    private void Fail(EvalContext context, string message)
+    {
+        Telemetry.Failed(_op.Name);
         Report(context, ReportKind.Failure, failure: new EvaluationFailure(_plan.Ids[_p], _op.Name, message));
+    }
 
     /// <inheritdoc/>
     public async Task Start(StartItem[] items)
@@ -187,10 +212,13 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         foreach (var (context, value) in items)
         {
             if (_abandoned.Count > 0 && Abandoned(context)) continue;
+            var began = StepClock.Begin(context);
             // A one-element value binds any one-element node, taking the node's shape, as in the local engine.
             var z = value?.ToTensor().Reshape(_plan.Shape(_p)) ?? (unknown is null ? _stored : null);
             if (z is null) Fail(context, unknown ?? "no value bound to this input");
-            Forwarded(context, null, z);
+            var output = Forwarded(context, null, z);
+            if (began != 0) StepEnded(context, backward: false, began, value is null ? 0 : 8L * value.Data.LongLength);
+            if (output is not null) OutputBackward(context, output);
         }
         Flush();
     }
@@ -205,6 +233,7 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             state.Args[slot] = value?.ToTensor();
             if (value is null) state.Failed = true;
             if (++state.ArgsReceived < _args.Length) continue;
+            var began = StepClock.Begin(context);
             Tensor? z = null;
             if (!state.Failed)
             {
@@ -219,15 +248,18 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
                     z = null;
                 }
             }
-            Forwarded(context, state, z);
+            var output = Forwarded(context, state, z);
+            if (began != 0) StepEnded(context, backward: false, began, ArgumentBytes());
+            if (output is not null) OutputBackward(context, output);
         }
         Flush();
         return Task.CompletedTask;
     }
 
     // z_i is known (null: failed): send it on, report what the coordinator waits for, and either keep
-    // the state for the backward pass or drop it.
-    private void Forwarded(EvalContext context, State? state, Tensor? z)
+    // the state for the backward pass or drop it. Returns the state when this is the output and its
+    // backward step follows (a step of its own: the caller ends the forward step's clock first).
+    private State? Forwarded(EvalContext context, State? state, Tensor? z)
     {
         var reporting = context.Reporting;
         var reportsValue = reporting.ReportsValue(_plan, _p);
@@ -245,13 +277,20 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
         if (!reporting.ComputesAdjoint(_plan, _p))
         {
             _live.Remove(context.Key);
-            return;
+            return null;
         }
         state ??= Open(context.Key);
         state.Out = z;
         if (z is null) state.Failed = true;
-        // The output has no term to wait for: its λ is the core's seed, λ_n = 1.
-        if (_isOutput) Backward(context, state, state.Failed ? null : Lambda(reporting, state));
+        return _isOutput ? state : null;
+    }
+
+    // The output has no term to wait for: its λ is the core's seed, λ_n = 1.
+    private void OutputBackward(EvalContext context, State state)
+    {
+        var began = StepClock.Begin(context);
+        Backward(context, state, state.Failed ? null : Lambda(context.Reporting, state));
+        if (began != 0) StepEnded(context, backward: true, began, 0);
     }
 
     // λ_i from the terms of its successor edges, in the core's order (λ_n = 1 at the output). Received
@@ -270,7 +309,9 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             if (term is null) state.Failed = true;
             var reporting = context.Reporting;
             if (++state.TermsReceived < _neededTerms[(int)reporting.Adjoints]) continue;
+            var began = StepClock.Begin(context);
             Backward(context, state, state.Failed ? null : Lambda(reporting, state));
+            if (began != 0) StepEnded(context, backward: true, began, _neededTerms[(int)reporting.Adjoints] * ValueBytes(_p));
         }
         Flush();
         return Task.CompletedTask;
@@ -304,7 +345,11 @@ public sealed partial class NodeGrain(DeployedGraphCache cache, AdjointStorage s
             }
             var item = new AdjointItem(context, _edgeInAncestor[slot], term);
             // A large term leaves at once, so that its transfer overlaps the VJPs of the later slots.
-            if (term is not null && term.Data.Length >= LargeTensor) _ = _graph.Node(a).Adjoints([item]);
+            if (term is not null && term.Data.Length >= LargeTensor)
+            {
+                _ = _graph.Node(a).Adjoints([item]);
+                if (Telemetry.CountsMessages) Sent(a, MessageSize.ItemBytes(term));
+            }
             else Add(_outTerms, a, item);
         }
         if (lambda is not null) Recycle(context, state, lambda);

@@ -34,6 +34,9 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--max-in-flight"] = "Adjoint:Limits:MaxEvaluationsInFlightPerClient",
     ["--max-message-size"] = "Adjoint:Limits:MaxMessageBodySize",
     ["--max-versions"] = "Adjoint:Limits:MaxVersionsPerGraph",
+    ["--prometheus-port"] = "Adjoint:Observability:PrometheusPort",
+    ["--otlp-endpoint"] = "Adjoint:Observability:OtlpEndpoint",
+    ["--trace-every"] = "Adjoint:Observability:TraceEvery",
 });
 
 HostSettings settings;
@@ -54,6 +57,7 @@ if ((settings.Problem() ?? PortsInUse(settings)) is { } problem)
 }
 
 LogWithTimestamps(builder);
+builder.AddAdjointObservability(settings.Observability, $"{settings.ClusterId}/{settings.SiloPort}");
 
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 builder.UseOrleans(silo =>
@@ -96,6 +100,8 @@ builder.UseOrleans(silo =>
             o.UseMemoryStorage = false;
         });
     }
+    // The client's call to a coordinator carries the caller's trace (Orleans' grain-call activities).
+    if (settings.Observability.Traces) silo.AddActivityPropagation();
     if (settings.Tls.CertificatePath is { } path)
     {
         var certificate = X509CertificateLoader.LoadPkcs12FromFile(path, settings.Tls.CertificatePassword);
@@ -111,6 +117,7 @@ void ApplyLimits(AdjointSiloOptions o)
     o.MaxMessageBodySize = settings.Limits.MaxMessageBodySize;
     o.ReclaimAfter = settings.Limits.ReclaimAfter;
     o.MaxVersionsPerGraph = settings.Limits.MaxVersionsPerGraph;
+    o.TraceEvery = settings.Observability.TraceEvery;
 }
 
 using var host = builder.Build();

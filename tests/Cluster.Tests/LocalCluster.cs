@@ -55,6 +55,9 @@ public class LocalCluster(int silos) : IAsyncLifetime
 
     private static readonly HashSet<int> BlocksGiven = [];
 
+    /// <summary>Silo i serves its metrics for Prometheus at http://127.0.0.1:PrometheusPort + i/metrics (a block of its own).</summary>
+    public int PrometheusPort { get; } = PortBlock();
+
     /// <summary>The Redis connection string clients pass to --cluster.</summary>
     public string Redis { get; private set; } = "";
 
@@ -144,6 +147,7 @@ public class LocalCluster(int silos) : IAsyncLifetime
         start.Environment["ADJOINT_REDIS_PORT"] = FreePort().ToString();
         start.Environment["ADJOINT_SILO_PORT"] = SiloPort.ToString();
         start.Environment["ADJOINT_GATEWAY_PORT"] = (SiloPort + 5).ToString();
+        start.Environment["ADJOINT_PROMETHEUS_PORT"] = PrometheusPort.ToString();
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

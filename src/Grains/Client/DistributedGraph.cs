@@ -26,6 +26,10 @@ public sealed class BatchOptions
     /// "unknown" in a row (its silo was lost and a fresh activation answers) resubmit the batch.
     /// Null: no watchdog (a batch whose coordinator is lost then fails only when Orleans reports it).</summary>
     public TimeSpan? CoordinatorCheck { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Every evaluation reports its node steps' timings (<see cref="EvaluationResult.Timings"/>).</summary>
+    public bool Timing { get; init; }
+    /// <summary>Trace every n-th evaluation (1: all) through the activity source "Adjoint"; 0: as the silo says.</summary>
+    public int TraceEvery { get; init; }
 }
 
 /// <summary>A graph in a cluster, seen from a client (or a grain): deploy, evaluate in batches, train.</summary>
@@ -150,6 +154,8 @@ public sealed class DistributedGraph(IGrainFactory grains, string graphId)
             Timeout = options.Timeout,
             EvaluationTimeout = options.EvaluationTimeout,
             AdaptiveEvaluationTimeout = options.AdaptiveEvaluationTimeout,
+            Timing = options.Timing,
+            TraceEvery = options.TraceEvery,
         };
         // Orleans neither sends an oversized request nor says so to the caller: refuse it here, by name.
         MessageSize.CheckInputs(request.Inputs);

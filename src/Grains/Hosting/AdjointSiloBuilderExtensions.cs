@@ -48,6 +48,13 @@ public sealed class AdjointSiloOptions
     /// and a graph's storage and silo memory stay bounded however often it is edited.
     /// </summary>
     public int MaxVersionsPerGraph { get; set; } = 3;
+
+    /// <summary>
+    /// Trace every n-th evaluation of a batch that does not say (<see cref="BatchRequest.TraceEvery"/>) as a
+    /// distributed trace of the activity source "Adjoint", while something listens to it; 0 (the default):
+    /// none. An evaluation not traced carries no trace context and records no span.
+    /// </summary>
+    public int TraceEvery { get; set; }
 }
 
 /// <summary>The Adjoint silo configuration.</summary>
@@ -67,6 +74,8 @@ public static class AdjointSiloBuilderExtensions
             throw new ArgumentOutOfRangeException(nameof(configure), $"MaxEvaluationsInFlightPerClient must be at least 1, got {options.MaxEvaluationsInFlightPerClient}");
         if (options.MaxQueuedBatchesPerClient < 0)
             throw new ArgumentOutOfRangeException(nameof(configure), $"MaxQueuedBatchesPerClient must be at least 0, got {options.MaxQueuedBatchesPerClient}");
+        if (options.TraceEvery < 0)
+            throw new ArgumentOutOfRangeException(nameof(configure), $"TraceEvery must be at least 0, got {options.TraceEvery}");
         if (options.MaxVersionsPerGraph < 1)
             throw new ArgumentOutOfRangeException(nameof(configure), $"MaxVersionsPerGraph must be at least 1, got {options.MaxVersionsPerGraph}");
         if (options.MaxMessageBodySize is { } size)
@@ -79,6 +88,7 @@ public static class AdjointSiloBuilderExtensions
         builder.Services.AddSingleton(services => MessageSize.Of(services));
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
+        builder.Services.AddSingleton<PartitionSilos>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();
         builder.Services.AddPlacementDirector<SiloPlacement, SiloPlacementDirector>();
         // Orleans' binary form, not its default JSON: a state then takes what it takes in a message (a

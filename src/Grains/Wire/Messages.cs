@@ -14,14 +14,16 @@ public enum AdjointMode
 
 /// <summary>
 /// The header of every work item: which evaluation (its coordinator and its number there), which pass,
-/// and whether every node reports its value. Small and fixed-size on purpose.
+/// whether every node reports its value, and whether it is observed (null for almost every evaluation).
+/// Small on purpose.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("adjoint.eval.v1")]
 public readonly record struct EvalContext(
     [property: Id(0)] Guid Coordinator,
     [property: Id(1)] int Index,
     [property: Id(2)] AdjointMode Mode,
-    [property: Id(3)] bool ReportValues)
+    [property: Id(3)] bool ReportValues,
+    [property: Id(4)] Observation? Observe = null)
 {
     /// <summary>The key of this evaluation's state in a node.</summary>
     public EvalKey Key => new(Coordinator, Index);
@@ -29,6 +31,31 @@ public readonly record struct EvalContext(
     /// <summary>What this evaluation computes and reports, in the core's terms.</summary>
     public Reporting Reporting => DeployedGraph.Reporting(Mode, ReportValues);
 }
+
+/// <summary>
+/// How one evaluation is observed: <see cref="Timing"/> has every node report the time, silo and bytes of
+/// each of its steps into the result (<see cref="StepTiming"/>); <see cref="TraceParent"/> (a W3C
+/// traceparent, the evaluation's span) has every node step recorded as a span of the evaluation's trace.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.observation.v1")]
+public sealed record Observation([property: Id(0)] bool Timing, [property: Id(1)] string? TraceParent);
+
+/// <summary>
+/// One node step of a timed evaluation: the node, which pass, when it began (UTC, in DateTime ticks of
+/// 100 ns: comparable across the processes of one machine, and across machines as far as their clocks
+/// agree) and how long it took (ticks), the silo it ran on, and the tensor bytes it received and sent. A step
+/// begins when its last input arrives (the last ancestor's z; the last successor's VJP term) and ends when
+/// what it sends is queued.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("adjoint.step-timing.v1")]
+public sealed record StepTiming(
+    [property: Id(0)] string Node,
+    [property: Id(1)] bool Backward,
+    [property: Id(2)] long StartTicks,
+    [property: Id(3)] long DurationTicks,
+    [property: Id(4)] string Silo,
+    [property: Id(5)] long BytesIn,
+    [property: Id(6)] long BytesOut);
 
 /// <summary>Identifies one evaluation: its coordinator and its number there.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.evalkey.v1")]
@@ -60,6 +87,8 @@ public enum ReportKind
     Done = 2,
     /// <summary>An op failed.</summary>
     Failure = 3,
+    /// <summary>A step of a timed evaluation (<see cref="Report.Timing"/>).</summary>
+    Timing = 4,
 }
 
 /// <summary>One report of a node (plan position <see cref="Position"/>) about an evaluation.</summary>
@@ -69,7 +98,8 @@ public readonly record struct Report(
     [property: Id(1)] ReportKind Kind,
     [property: Id(2)] int Position,
     [property: Id(3)] TensorData? Tensor,
-    [property: Id(4)] EvaluationFailure? Failure);
+    [property: Id(4)] EvaluationFailure? Failure,
+    [property: Id(5)] StepTiming? Timing = null);
 
 /// <summary>A batch of evaluations of one deployed graph version.</summary>
 [GenerateSerializer, Immutable, Alias("adjoint.batch.v1")]
@@ -102,6 +132,13 @@ public sealed record BatchRequest
     /// 10 s before any evaluation has completed), doubling per attempt.
     /// </summary>
     [Id(9)] public bool AdaptiveEvaluationTimeout { get; init; }
+    /// <summary>Every evaluation reports the timings of its node steps (<see cref="EvaluationResult.Timings"/>).</summary>
+    [Id(10)] public bool Timing { get; init; }
+    /// <summary>
+    /// Trace every n-th evaluation (1: all) as a distributed trace of the activity source "Adjoint"; 0: the
+    /// silo's <see cref="Hosting.AdjointSiloOptions.TraceEvery"/>. Only while something listens to the source.
+    /// </summary>
+    [Id(11)] public int TraceEvery { get; init; }
 }
 
 /// <summary>Where a coordinator runs, and the evaluations it re-ran after a lost silo or a timeout.</summary>
@@ -143,6 +180,8 @@ public sealed record EvaluationResult
     [Id(2)] public IReadOnlyDictionary<string, TensorData> Adjoints { get; init; } = new Dictionary<string, TensorData>();
     /// <summary>Why the evaluation failed, or null.</summary>
     [Id(3)] public EvaluationFailure? Failure { get; init; }
+    /// <summary>Every node step's timing when the batch asked for <see cref="BatchRequest.Timing"/>; otherwise empty.</summary>
+    [Id(4)] public IReadOnlyList<StepTiming> Timings { get; init; } = [];
 
     /// <summary>Whether the evaluation succeeded.</summary>
     public bool Succeeded => Failure is null;
