@@ -22,10 +22,11 @@ namespace Adjoint.Grains;
 /// </summary>
 [Reentrant, PreferLocalPlacement]
 public sealed class CoordinatorGrain(
-    DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages)
+    DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages,
+    BatchBoard board)
     : Grain, ICoordinatorGrain
 {
-    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves)
+    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves, BatchProgress progress)
     {
         public BatchRequest Request { get; } = request;
         public DeployedGraph Graph { get; } = graph;
@@ -33,6 +34,8 @@ public sealed class CoordinatorGrain(
         public int First { get; } = first;
         public int Expected { get; } = expected;
         public int[] Leaves { get; } = leaves;
+        /// <summary>The batch on this silo's board (the live web view).</summary>
+        public BatchProgress Progress { get; } = progress;
         public EvaluationResult?[] Results { get; } = new EvaluationResult?[request.Inputs.Count];
         public int Next;
         public int InFlight;
@@ -93,7 +96,8 @@ public sealed class CoordinatorGrain(
         // Room for the batch and its re-runs below int.MaxValue, or wrap (after a billion evaluations).
         if (_nextNumber > int.MaxValue - request.Inputs.Count - (1 << 24)) _nextNumber = 0;
         var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
-            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)]);
+            [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)],
+            board.Add(request.Id, request.GraphId, request.Version, request.Inputs.Count, window, this.GetPrimaryKey()));
         _nextNumber += request.Inputs.Count;
         _batches[request.Id] = batch;
         try
@@ -128,6 +132,7 @@ public sealed class CoordinatorGrain(
         finally
         {
             _batches.Remove(request.Id);
+            board.Remove(request.Id);
             if (batch.Room is { } room) _admission.Leave(room);
         }
     }
@@ -247,6 +252,7 @@ public sealed class CoordinatorGrain(
             // (and cores) work at the same time rather than one after the other on a single wave.
             if (++_startsQueued >= StartWave) Flush();
         }
+        batch.Progress.InFlight(batch.InFlight);
     }
 
     private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me)
@@ -284,6 +290,8 @@ public sealed class CoordinatorGrain(
         batch.Results[evaluation.Local] = result;
         batch.InFlight--;
         batch.Completed++;
+        board.Completed(batch.Progress, result.Failure is not null);
+        batch.Progress.InFlight(batch.InFlight);
         if (batch.Completed == batch.Results.Length) batch.Done.TrySetResult();
         else Refill(batch);
         // Room beyond the evaluations still to complete goes to the batches waiting for it.
@@ -449,6 +457,7 @@ public sealed class CoordinatorGrain(
                 StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
+            batch.Key.Progress.Rerun(old.Count);
             var request = batch.Key.Request;
             Events.Rerun(Log, old.Count, request.Id, request.GraphId, request.Version, timedOut ? Events.TimedOut : Events.SiloLost, batch.Key.Reruns);
         }
