@@ -56,6 +56,9 @@ public sealed class HostSettings
     /// <summary>Caps on the work one client has in flight and on the size of a message.</summary>
     public LimitSettings Limits { get; set; } = new();
 
+    /// <summary>The live web view (off by default).</summary>
+    public DashboardSettings Dashboard { get; set; } = new();
+
     /// <summary>What is wrong with these settings, or null.</summary>
     public string? Problem() => Mode switch
     {
@@ -68,6 +71,7 @@ public sealed class HostSettings
         HostMode.Cluster when ListenOnAnyAddress && Tls.CertificatePath is null =>
             "Adjoint:ListenOnAnyAddress (--listen-any) opens the silo and gateway ports on every network: it needs TLS, set Adjoint:Tls:CertificatePath (--tls-certificate)",
         _ when Membership.Problem() is { } membership => membership,
+        _ when Dashboard.Problem(SiloPort, GatewayPort) is { } dashboard => dashboard,
         _ when Limits.MaxEvaluationsInFlightPerClient < 1 =>
             $"Limits:MaxEvaluationsInFlightPerClient must be at least 1, got {Limits.MaxEvaluationsInFlightPerClient}",
         _ when Limits.MaxQueuedBatchesPerClient < 0 =>

@@ -34,6 +34,8 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--max-in-flight"] = "Adjoint:Limits:MaxEvaluationsInFlightPerClient",
     ["--max-message-size"] = "Adjoint:Limits:MaxMessageBodySize",
     ["--max-versions"] = "Adjoint:Limits:MaxVersionsPerGraph",
+    ["--dashboard"] = "Adjoint:Dashboard:Port",
+    ["--dashboard-address"] = "Adjoint:Dashboard:Address",
 });
 
 HostSettings settings;
@@ -47,7 +49,8 @@ catch (InvalidOperationException e)
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
 }
-if ((settings.Problem() ?? PortsInUse(settings)) is { } problem)
+if ((settings.Problem() ?? PortsInUse(settings)
+    ?? (settings.Dashboard is { Port: { } webPort } web ? PortInUse("dashboard", web.ListenAddress()!, webPort, "--dashboard") : null)) is { } problem)
 {
     Console.Error.WriteLine($"error: {problem}");
     return 1;
@@ -102,6 +105,9 @@ builder.UseOrleans(silo =>
         silo.UseTls(certificate, tls => tls.AllowAnyRemoteCertificate());
     }
 });
+
+if (settings.Dashboard.Port is { } dashboardPort)
+    builder.Services.AddDashboard(settings.Dashboard.ListenAddress()!, dashboardPort);
 
 // The same caps in dev and cluster mode.
 void ApplyLimits(AdjointSiloOptions o)
@@ -207,7 +213,7 @@ static string? PortsInUse(HostSettings settings)
     return PortInUse("silo", address, settings.SiloPort) ?? PortInUse("gateway", address, settings.GatewayPort);
 }
 
-static string? PortInUse(string what, IPAddress address, int port)
+static string? PortInUse(string what, IPAddress address, int port, string? flag = null)
 {
     try
     {
@@ -218,7 +224,7 @@ static string? PortInUse(string what, IPAddress address, int port)
     }
     catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
     {
-        return $"{what} port {port} on {address} is in use (another silo or program listens there); stop it or choose another port (--{what}-port)";
+        return $"{what} port {port} on {address} is in use (another silo or program listens there); stop it or choose another port ({flag ?? $"--{what}-port"})";
     }
     catch (SocketException e)
     {
