@@ -14,6 +14,7 @@
 # ADJOINT_NO_BUILD=1 skips the build that `up` otherwise starts with.
 # Ports: Redis $ADJOINT_REDIS_PORT (6390); silo i on $ADJOINT_SILO_PORT+i (11111+i) and gateway
 # $ADJOINT_GATEWAY_PORT+i (30000+i), all on 127.0.0.1 only; `up` refuses to start if any is in use.
+# ADJOINT_DASHBOARD_PORT=P serves silo i's live web view on 127.0.0.1:P+i (adjoint-host --dashboard).
 # Logs are appended (a separator line per start), one timestamped line per event.
 # Failure detection is fast here (seconds, see deploy/README.md): ADJOINT__Membership__* in the
 # environment overrides it, as any ADJOINT__* host setting.
@@ -54,8 +55,10 @@ log_start() { echo "===== $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) local-cluster.sh: s
 start_silo() {
   local i=$1 log=$run/logs/silo$1.log
   log_start "$log" "silo $i (silo port $((silo_port + i)), gateway port $((gateway_port + i)))"
-  ADJOINT__Mode=Cluster ADJOINT__Redis="$(cat "$run/cluster")" ADJOINT__AdvertisedAddress=127.0.0.1 \
+  # (env, so that the dashboard's setting, present or not, is an assignment too; env execs the host: $! stays its pid)
+  env ADJOINT__Mode=Cluster ADJOINT__Redis="$(cat "$run/cluster")" ADJOINT__AdvertisedAddress=127.0.0.1 \
   ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
+  ${ADJOINT_DASHBOARD_PORT:+ADJOINT__Dashboard__Port=$((ADJOINT_DASHBOARD_PORT + i))} \
     "$host_bin" >>"$log" 2>&1 &
   echo $! >"$run/pids/silo$i.pid"
 }

@@ -58,6 +58,7 @@ public sealed class DashboardServer(IPAddress address, int port, ClusterView vie
         app.MapGet("/api/events", Events);
         await app.StartAsync(cancellationToken);
         _app = app;
+        HostEvents.DashboardStarted(logs.CreateLogger("Adjoint.Host"), $"http://{(address.Equals(IPAddress.Any) ? "0.0.0.0" : address)}:{port}/");
     }
 
     // Server-sent events: one "sample" per second until the page goes away or the host stops.

@@ -11,6 +11,9 @@ const el = (tag, attrs = {}, text) => {
   if (text !== undefined) e.textContent = text;
   return e;
 };
+// "S127.0.0.1:11111:155241674" (Orleans' form: address, port, generation) as people read it.
+const short = address => (address || "?").replace(/^S/, "").replace(/:\d+$/, "");
+const clock = time => new Date(time).toLocaleTimeString([], { hour12: false });
 const getJson = async url => {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: ${r.status}`);
@@ -35,8 +38,8 @@ function renderSilos() {
     swatch.style.background = s.status === "Active" ? siloColour(s.address) : "transparent";
     const first = el("td");
     first.append(swatch);
-    row.append(first, el("td", {}, s.address), el("td", {}, s.name), el("td", {}, s.host), el("td", {}, s.status),
-      el("td", {}, new Date(s.started).toLocaleTimeString()));
+    row.append(first, el("td", { title: s.address }, short(s.address)), el("td", {}, s.name), el("td", {}, s.host), el("td", {}, s.status),
+      el("td", {}, clock(s.started)));
     return row;
   }));
 }
@@ -66,7 +69,7 @@ function renderBatches(batches) {
     const item = el("div", { class: "batch", "data-batch": b.batch, "data-graph": b.graphId });
     const label = el("div", { class: "label" });
     label.append(el("span", {}, `${b.graphId} v${b.version}`),
-      el("span", { class: "quiet" }, `${b.completed} / ${b.total} · ${b.inFlight} in flight${b.failed ? ` · ${b.failed} failed` : ""}${b.reruns ? ` · ${b.reruns} re-run` : ""} · on ${b.silo}`));
+      el("span", { class: "quiet" }, `${b.completed} / ${b.total} · ${b.inFlight} in flight${b.failed ? ` · ${b.failed} failed` : ""}${b.reruns ? ` · ${b.reruns} re-run` : ""} · on ${short(b.silo)}`));
     const bar = el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(b.total), "aria-valuenow": String(b.completed),
       "aria-label": `batch of ${b.graphId}` });
     const done = el("div", { class: "done" });
@@ -98,7 +101,7 @@ function shade(g) {
     // Slower ops darker: 80% lightness for the fastest down to 38% for the slowest.
     rect.setAttribute("fill", siloColour(n.silo, t === null || slowest === 0 ? 66 : 80 - 42 * (t / slowest)));
     rect.parentNode.querySelector("title").textContent =
-      `${n.id}: ${n.op} [${n.shape.join("×")}] · partition ${n.partition} on ${n.silo || "?"}` + (t === null ? "" : ` · ${t.toFixed(3)} ms per step`);
+      `${n.id}: ${n.op} [${n.shape.join("×")}] · partition ${n.partition} on ${short(n.silo)}` + (t === null ? "" : ` · ${t.toFixed(3)} ms per step`);
   }
 }
 
@@ -111,7 +114,7 @@ function drawGraph(g) {
     const item = el("span");
     const swatch = el("span", { class: "swatch" });
     swatch.style.background = siloColour(s);
-    item.append(swatch, ` ${s}`);
+    item.append(swatch, ` ${short(s)}`);
     legend.append(item);
   });
   legend.append(el("span", {}, "darker: slower op (when measured)"));
@@ -162,7 +165,7 @@ function apply(sample) {
   const counter = document.getElementById("samples");
   counter.textContent = String(view.samples);
   counter.dataset.count = String(view.samples);
-  document.getElementById("updated").textContent = new Date(sample.time).toLocaleTimeString();
+  document.getElementById("updated").textContent = clock(sample.time);
   document.getElementById("completed").textContent = String(sample.completed);
   const activeBefore = view.active.join();
   view.silos = sample.silos;
