@@ -15,6 +15,7 @@
 # Ports: Redis $ADJOINT_REDIS_PORT (6390); silo i on $ADJOINT_SILO_PORT+i (11111+i) and gateway
 # $ADJOINT_GATEWAY_PORT+i (30000+i), all on 127.0.0.1 only; `up` refuses to start if any is in use.
 # ADJOINT_PROMETHEUS_PORT set: silo i serves its metrics at http://127.0.0.1:$ADJOINT_PROMETHEUS_PORT+i/metrics.
+# ADJOINT_DASHBOARD_PORT=P serves silo i's live web view on 127.0.0.1:P+i (adjoint-host --dashboard).
 # Logs are appended (a separator line per start), one timestamped line per event.
 # Failure detection is fast here (seconds, see deploy/README.md): ADJOINT__Membership__* in the
 # environment overrides it, as any ADJOINT__* host setting.
@@ -58,8 +59,10 @@ start_silo() {
   local metrics=()
   # A Prometheus scrape endpoint per silo on 127.0.0.1:$ADJOINT_PROMETHEUS_PORT+i/metrics, if asked.
   if [[ -n ${ADJOINT_PROMETHEUS_PORT:-} ]]; then metrics=(--prometheus-port $((ADJOINT_PROMETHEUS_PORT + i))); fi
-  ADJOINT__Mode=Cluster ADJOINT__Redis="$(cat "$run/cluster")" ADJOINT__AdvertisedAddress=127.0.0.1 \
+  # (env, so that the dashboard's setting, present or not, is an assignment too; env execs the host: $! stays its pid)
+  env ADJOINT__Mode=Cluster ADJOINT__Redis="$(cat "$run/cluster")" ADJOINT__AdvertisedAddress=127.0.0.1 \
   ADJOINT__SiloPort=$((silo_port + i)) ADJOINT__GatewayPort=$((gateway_port + i)) \
+  ${ADJOINT_DASHBOARD_PORT:+ADJOINT__Dashboard__Port=$((ADJOINT_DASHBOARD_PORT + i))} \
     "$host_bin" "${metrics[@]}" >>"$log" 2>&1 &
   echo $! >"$run/pids/silo$i.pid"
 }

@@ -23,10 +23,10 @@ namespace Adjoint.Grains;
 [Reentrant, PreferLocalPlacement]
 public sealed class CoordinatorGrain(
     DeployedGraphCache cache, IClusterMembershipService membership, ILocalSiloDetails silo, AdjointSiloOptions options, MessageSize messages,
-    PartitionSilos partitionSilos)
+    PartitionSilos partitionSilos, BatchBoard board)
     : Grain, ICoordinatorGrain
 {
-    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves, int traceEvery, ActivityContext traceParent)
+    private sealed class Batch(BatchRequest request, DeployedGraph graph, int first, int expected, int[] leaves, int traceEvery, ActivityContext traceParent, BatchProgress progress)
     {
         /// <summary>Trace every n-th evaluation (0: none).</summary>
         public int TraceEvery { get; } = traceEvery;
@@ -38,6 +38,8 @@ public sealed class CoordinatorGrain(
         public int First { get; } = first;
         public int Expected { get; } = expected;
         public int[] Leaves { get; } = leaves;
+        /// <summary>The batch on this silo's board (the live web view).</summary>
+        public BatchProgress Progress { get; } = progress;
         public EvaluationResult?[] Results { get; } = new EvaluationResult?[request.Inputs.Count];
         public int Next;
         public int InFlight;
@@ -105,7 +107,8 @@ public sealed class CoordinatorGrain(
         var traceEvery = Telemetry.Source.HasListeners() ? (request.TraceEvery > 0 ? request.TraceEvery : options.TraceEvery) : 0;
         var batch = new Batch(request, graph, _nextNumber, Expected(graph, request),
             [.. Enumerable.Range(0, plan.Count).Where(p => plan.Op(p).Kind != OpKind.Compute)],
-            traceEvery, Activity.Current?.Context ?? default);
+            traceEvery, Activity.Current?.Context ?? default,
+            board.Add(request.Id, request.GraphId, request.Version, request.Inputs.Count, window, this.GetPrimaryKey()));
         _nextNumber += request.Inputs.Count;
         _batches[request.Id] = batch;
         try
@@ -140,6 +143,7 @@ public sealed class CoordinatorGrain(
         finally
         {
             _batches.Remove(request.Id);
+            board.Remove(request.Id);
             if (batch.Room is { } room) _admission.Leave(room);
         }
     }
@@ -266,6 +270,7 @@ public sealed class CoordinatorGrain(
             // (and cores) work at the same time rather than one after the other on a single wave.
             if (++_startsQueued >= StartWave) Flush();
         }
+        batch.Progress.InFlight(batch.InFlight);
     }
 
     private void StartEvaluation(Batch batch, int local, int number, int attempt, int timeouts, Guid me, Activity? span = null)
@@ -341,6 +346,8 @@ public sealed class CoordinatorGrain(
         batch.Results[evaluation.Local] = result;
         batch.InFlight--;
         batch.Completed++;
+        board.Completed(batch.Progress, result.Failure is not null);
+        batch.Progress.InFlight(batch.InFlight);
         if (batch.Completed == batch.Results.Length) batch.Done.TrySetResult();
         else Refill(batch);
         // Room beyond the evaluations still to complete goes to the batches waiting for it.
@@ -525,6 +532,7 @@ public sealed class CoordinatorGrain(
                 StartEvaluation(batch.Key, e.Local, number, e.Attempt + 1, e.Timeouts + (timedOut ? 1 : 0), me, e.Span);
             }
             AbandonNumbers(batch.Key.Graph, Ranges(old));
+            batch.Key.Progress.Rerun(old.Count);
             var request = batch.Key.Request;
             Telemetry.Reruns(request.GraphId, old.Count);
             Events.Rerun(Log, old.Count, request.Id, request.GraphId, request.Version, timedOut ? Events.TimedOut : Events.SiloLost, batch.Key.Reruns);

@@ -182,3 +182,11 @@ public interface ICoordinatorGrain : IGrainWithGuidKey
     /// <summary>Reports of nodes about evaluations of this coordinator.</summary>
     [OneWay, Alias("report")] Task Report(Report[] reports);
 }
+
+/// <summary>A silo's board of running batches (key: the silo's address, see <see cref="SiloPlacement"/>).</summary>
+[Alias("adjoint.ISiloBoardGrain"), Version(1)]
+public interface ISiloBoardGrain : IGrainWithStringKey
+{
+    /// <summary>The board now.</summary>
+    [AlwaysInterleave, Alias("read")] Task<SiloBoard> Read();
+}

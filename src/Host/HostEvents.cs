@@ -26,4 +26,8 @@ internal static partial class HostEvents
     [LoggerMessage(EventId = 1005, EventName = "SiloFailed", Level = LogLevel.Critical,
         Message = "Adjoint silo failed: {Reason}")]
     public static partial void Failed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1006, EventName = "DashboardStarted", Level = LogLevel.Information,
+        Message = "Adjoint dashboard listening on {Url}")]
+    public static partial void DashboardStarted(ILogger logger, string url);
 }

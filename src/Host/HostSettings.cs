@@ -58,6 +58,8 @@ public sealed class HostSettings
 
     /// <summary>Where metrics and traces go (OpenTelemetry): a Prometheus endpoint, OTLP, the console.</summary>
     public ObservabilitySettings Observability { get; set; } = new();
+    /// <summary>The live web view (off by default).</summary>
+    public DashboardSettings Dashboard { get; set; } = new();
 
     /// <summary>What is wrong with these settings, or null.</summary>
     public string? Problem() => Mode switch
@@ -72,6 +74,7 @@ public sealed class HostSettings
             "Adjoint:ListenOnAnyAddress (--listen-any) opens the silo and gateway ports on every network: it needs TLS, set Adjoint:Tls:CertificatePath (--tls-certificate)",
         _ when Membership.Problem() is { } membership => membership,
         _ when Observability.Problem() is { } observability => observability,
+        _ when Dashboard.Problem(SiloPort, GatewayPort) is { } dashboard => dashboard,
         _ when Limits.MaxEvaluationsInFlightPerClient < 1 =>
             $"Limits:MaxEvaluationsInFlightPerClient must be at least 1, got {Limits.MaxEvaluationsInFlightPerClient}",
         _ when Limits.MaxQueuedBatchesPerClient < 0 =>

@@ -37,6 +37,8 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--prometheus-port"] = "Adjoint:Observability:PrometheusPort",
     ["--otlp-endpoint"] = "Adjoint:Observability:OtlpEndpoint",
     ["--trace-every"] = "Adjoint:Observability:TraceEvery",
+    ["--dashboard"] = "Adjoint:Dashboard:Port",
+    ["--dashboard-address"] = "Adjoint:Dashboard:Address",
 });
 
 HostSettings settings;
@@ -50,7 +52,8 @@ catch (InvalidOperationException e)
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
 }
-if ((settings.Problem() ?? PortsInUse(settings)) is { } problem)
+if ((settings.Problem() ?? PortsInUse(settings)
+    ?? (settings.Dashboard is { Port: { } webPort } web ? PortInUse("dashboard", web.ListenAddress()!, webPort, "--dashboard") : null)) is { } problem)
 {
     Console.Error.WriteLine($"error: {problem}");
     return 1;
@@ -108,6 +111,9 @@ builder.UseOrleans(silo =>
         silo.UseTls(certificate, tls => tls.AllowAnyRemoteCertificate());
     }
 });
+
+if (settings.Dashboard.Port is { } dashboardPort)
+    builder.Services.AddDashboard(settings.Dashboard.ListenAddress()!, dashboardPort);
 
 // The same caps in dev and cluster mode.
 void ApplyLimits(AdjointSiloOptions o)
@@ -214,7 +220,7 @@ static string? PortsInUse(HostSettings settings)
     return PortInUse("silo", address, settings.SiloPort) ?? PortInUse("gateway", address, settings.GatewayPort);
 }
 
-static string? PortInUse(string what, IPAddress address, int port)
+static string? PortInUse(string what, IPAddress address, int port, string? flag = null)
 {
     try
     {
@@ -225,7 +231,7 @@ static string? PortInUse(string what, IPAddress address, int port)
     }
     catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
     {
-        return $"{what} port {port} on {address} is in use (another silo or program listens there); stop it or choose another port (--{what}-port)";
+        return $"{what} port {port} on {address} is in use (another silo or program listens there); stop it or choose another port ({flag ?? $"--{what}-port"})";
     }
     catch (SocketException e)
     {

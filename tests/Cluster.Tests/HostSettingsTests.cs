@@ -84,4 +84,31 @@ public sealed class HostSettingsTests
         Assert.Equal(1, code);
         Assert.Equal("error: Membership:NumVotesForDeathDeclaration must be at least 1, got 0", error);
     }
+
+    [Fact]
+    public async Task ADashboardAddressThatIsNoAddressIsRefused()
+    {
+        var (code, error) = await RunHost("--dashboard", "31999", "--dashboard-address", "the-moon");
+        Assert.Equal(1, code);
+        Assert.Equal("error: dashboard address 'the-moon' is not an IP address, 'localhost' or '*' (--dashboard-address)", error);
+    }
+
+    [Fact]
+    public async Task ADashboardPortOutOfRangeIsRefused()
+    {
+        var (code, error) = await RunHost("--dashboard", "70000");
+        Assert.Equal(1, code);
+        Assert.Equal("error: dashboard port 70000 is not a valid port (--dashboard)", error);
+    }
+
+    [Fact]
+    public async Task ADashboardPortInUseIsRefusedBeforeTheSiloStarts()
+    {
+        var ports = LocalCluster.PortBlock();
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, ports + 2);
+        holder.Start();
+        var (code, error) = await RunHost("--silo-port", ports.ToString(), "--gateway-port", (ports + 1).ToString(), "--dashboard", (ports + 2).ToString());
+        Assert.Equal(1, code);
+        Assert.Equal($"error: dashboard port {ports + 2} on 127.0.0.1 is in use (another silo or program listens there); stop it or choose another port (--dashboard)", error);
+    }
 }

@@ -89,6 +89,7 @@ public static class AdjointSiloBuilderExtensions
         builder.Services.AddSingleton(new AdjointStorage(options.StorageName));
         builder.Services.AddSingleton<DeployedGraphCache>();
         builder.Services.AddSingleton<PartitionSilos>();
+        builder.Services.AddSingleton<BatchBoard>();
         builder.Services.AddPlacementDirector<PartitionPlacement, PartitionPlacementDirector>();
         builder.Services.AddPlacementDirector<SiloPlacement, SiloPlacementDirector>();
         // Orleans' binary form, not its default JSON: a state then takes what it takes in a message (a
