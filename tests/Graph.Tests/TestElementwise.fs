@@ -22,6 +22,9 @@ let private elementwise =
             let valueOf (a: AttributeSpec) =
                 match a.Type with
                 | AttributeType.Text -> OpAttribute.Text(List.head a.Choices)
+                // Axes of a shape-preserving op that is not element-wise (max_mask): made, then left out.
+                | AttributeType.Ints -> OpAttribute.Ints [| 0 |]
+                | AttributeType.Int -> OpAttribute.Int 0
                 | _ -> OpAttribute.Float 0.75
             let attributes = Collections.Generic.Dictionary<string, OpAttribute>(dict [ for a in e.Attributes -> a.Name, valueOf a ])
             match Catalogue.compute name attributes with

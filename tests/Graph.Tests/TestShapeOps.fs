@@ -98,7 +98,10 @@ let ``forward equals NumPy exactly and every float argument's VJP equals PyTorch
 [<Fact>]
 let ``the fixtures cover every op of the family`` () =
     let names = cases.Value |> List.map _.Op.Name |> List.distinct |> List.sort
-    let family = (Ops.Shape.entries @ Ops.Index.entries) |> List.map _.Name |> List.sort
+    // one_hot and scatter_add (the VJP graphs of labelled cross_entropy and of gather) are checked in the op
+    // table (tests/OpTable/Rows/Index.fs) and through the HVPs of TestHigher, not by PyTorch fixtures.
+    let family =
+        (Ops.Shape.entries @ Ops.Index.entries) |> List.map _.Name |> List.filter (fun n -> n <> "one_hot" && n <> "scatter_add") |> List.sort
     Assert.Equal<string>(family, names)
 
 // ---- Against naive loops ----
