@@ -39,8 +39,11 @@ public sealed class CoreFuzzTests(ITestOutputHelper log)
         }
         log.WriteLine($"{Cases} programs in {watch.Elapsed.TotalSeconds:F1} s, slowest {slowest.TotalMilliseconds:F1} ms");
         foreach (var (outcome, count) in outcomes.OrderByDescending(o => o.Value)) log.WriteLine($"{count,7} {outcome}");
-        // Every layer is reached: programs that build and evaluate, and each kind of rejection.
-        Assert.True(outcomes.GetValueOrDefault("evaluated") > Cases / 20, "too few programs evaluated to exercise the engine");
+        // Every layer is reached: programs that build and evaluate, and each kind of rejection. The bound
+        // is 4 %: only scale gets attributes here, so every op with a required attribute (reductions'
+        // axes, the VJP ops' sizes and kernels) is refused, and their share grows with the catalogue
+        // (4,602 of 100,000 evaluate since the VJP ops of the adjoint graph joined the catalogue; 5 % was the bound before).
+        Assert.True(outcomes.GetValueOrDefault("evaluated") > Cases / 25, "too few programs evaluated to exercise the engine");
         foreach (var kind in new[] { "ShapeMismatch", "WrongArity", "UnknownOp", "TensorTooLarge", "bind: wrong shape", "non-finite value" })
             Assert.True(outcomes.Keys.Any(k => k.Contains(kind, StringComparison.Ordinal)), $"no case reached '{kind}'");
     }
