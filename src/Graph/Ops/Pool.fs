@@ -39,6 +39,17 @@ let inline private argmaxOf (win: Window) (x: double[]) (plane: int) (oh: int) (
                         at <- k
     at
 
+/// Calls f q at for each window q of the pooled output in row-major order, with at = argmaxOf of that
+/// window: the walk that max_pool2d's forward, its routing of λ and that routing's transpose share.
+let inline private eachMaximum (win: Window) (x: double[]) ([<InlineIfLambda>] f: int -> int -> unit) =
+    let mutable q = 0
+    for plane in 0 .. win.N * win.C - 1 do
+        let origin = plane * win.H * win.W
+        for oh in 0 .. win.OH - 1 do
+            for ow in 0 .. win.OW - 1 do
+                f q (argmaxOf win x origin oh ow)
+                q <- q + 1
+
 /// z[n, c, oh, ow] = max over the window of x (padded cells −∞), as torch.nn.functional.max_pool2d
 /// (ceil_mode false). λ_x[k] = Σ of λ over the windows whose first maximal element (row-major in the
 /// window) is k: ties go to the first, so the VJP is one subgradient, summed in window order.
@@ -51,14 +62,7 @@ type internal MaxPool(kernel: int[], stride: int[], padding: int[], dilation: in
     override _.Forward(args, out) =
         let x = args[0].Data
         let win = windowOf args[0].Shape kernel stride padding dilation
-        let mutable q = 0
-        for plane in 0 .. win.N * win.C - 1 do
-            let origin = plane * win.H * win.W
-            for oh in 0 .. win.OH - 1 do
-                for ow in 0 .. win.OW - 1 do
-                    let at = argmaxOf win x origin oh ow
-                    out.Data[q] <- if at < 0 then Double.NegativeInfinity else x[at]
-                    q <- q + 1
+        eachMaximum win x (fun q at -> out.Data[q] <- if at < 0 then Double.NegativeInfinity else x[at])
 
     override op.Vjp(args, _, adjoint, _, dest) = op.Route(args[0], adjoint, dest)
 
@@ -67,27 +71,13 @@ type internal MaxPool(kernel: int[], stride: int[], padding: int[], dilation: in
     member _.Route(x: Tensor, adjoint: Tensor, dest: Tensor) =
         let win = windowOf x.Shape kernel stride padding dilation
         Array.Clear dest.Data
-        let mutable q = 0
-        for plane in 0 .. win.N * win.C - 1 do
-            let origin = plane * win.H * win.W
-            for oh in 0 .. win.OH - 1 do
-                for ow in 0 .. win.OW - 1 do
-                    let at = argmaxOf win x.Data origin oh ow
-                    if at >= 0 then dest.Data[at] <- dest.Data[at] + adjoint.Data[q]
-                    q <- q + 1
+        eachMaximum win x.Data (fun q at -> if at >= 0 then dest.Data[at] <- dest.Data[at] + adjoint.Data[q])
 
     /// dest (the pooled shape) = μ (x's shape) at each window's first maximal element of x (0 for a
     /// window wholly in the padding): Route's transpose, max_pool2d_pick's forward.
     member _.Pick(x: Tensor, mu: Tensor, dest: Tensor) =
         let win = windowOf x.Shape kernel stride padding dilation
-        let mutable q = 0
-        for plane in 0 .. win.N * win.C - 1 do
-            let origin = plane * win.H * win.W
-            for oh in 0 .. win.OH - 1 do
-                for ow in 0 .. win.OW - 1 do
-                    let at = argmaxOf win x.Data origin oh ow
-                    dest.Data[q] <- if at < 0 then 0.0 else mu.Data[at]
-                    q <- q + 1
+        eachMaximum win x.Data (fun q at -> dest.Data[q] <- if at < 0 then 0.0 else mu.Data[at])
 
 /// z[n, c, oh, ow] = (1/m) Σ over the window of x, as torch.nn.functional.avg_pool2d (ceil_mode false):
 /// m = kH·kW when padded cells count (count_include_pad, they are zeros), else the number of cells inside
